@@ -1,0 +1,36 @@
+# ServiceGate — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench install clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Migrate, create the demo client (printed), and serve on http://127.0.0.1:8080
+run: $(STAMP)
+	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} $(BIN)/servicegate demo
+	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} exec $(BIN)/servicegate serve
+
+## The whole test suite (SQLite and PostgreSQL)
+test: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench || true
+
+## Benchmarks against baselines measured in the same run (see bench/RESULTS.md)
+bench: $(STAMP)
+	bash bench/run.sh
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

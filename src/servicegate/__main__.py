@@ -1,0 +1,3 @@
+from servicegate.cli.main import app
+
+app()

@@ -1,0 +1,181 @@
+"""/admin/clients: manage clients and API keys over HTTP (scope `admin`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from servicegate.auth.scopes import ADMIN, validate_scopes
+from servicegate.runtime import runtime_of
+from servicegate.storage.clients import ClientExists, NotFound
+from servicegate.web.bodies import parse
+from servicegate.web.guard import authorize
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,199}$"
+
+
+class _Scopes(BaseModel):
+    @field_validator("scopes", check_fields=False)
+    @classmethod
+    def _scopes(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else validate_scopes(value)
+
+
+class CreateClient(_Scopes):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=NAME_PATTERN)
+    scopes: list[str] = Field(default_factory=list, max_length=100)
+
+
+class UpdateClient(_Scopes):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, pattern=NAME_PATTERN)
+    scopes: list[str] | None = Field(None, max_length=100)
+    enabled: bool | None = None
+
+
+def _not_found(what: str) -> ProblemError:
+    return ProblemError(404, f"no such {what}")
+
+
+async def list_clients(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    records = await runtime_of(request).clients.list()
+    return JSONResponse({"count": len(records), "clients": [r.to_json() for r in records]})
+
+
+async def create_client(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    body = await parse(request, CreateClient)
+    try:
+        created = await runtime_of(request).clients.create(body.name, body.scopes)
+    except ClientExists:
+        raise ProblemError(409, f"a client named {body.name!r} already exists") from None
+    return JSONResponse(
+        {
+            "client": created.client.to_json(),
+            "clientId": created.client.id,
+            "clientSecret": created.client_secret,
+            "apiKey": created.api_key,
+            "keyId": created.key_id,
+        },
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def show_client(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    store = runtime_of(request).clients
+    try:
+        record = await store.get(request.path_params["client_id"])
+        keys = await store.keys(record.id)
+    except NotFound:
+        raise _not_found("client") from None
+    return JSONResponse({**record.to_json(), "keys": [k.to_json() for k in keys]})
+
+
+async def update_client(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    body = await parse(request, UpdateClient)
+    runtime = runtime_of(request)
+    try:
+        record = await runtime.clients.update(
+            request.path_params["client_id"],
+            enabled=body.enabled,
+            scopes=body.scopes,
+            name=body.name,
+        )
+    except NotFound:
+        raise _not_found("client") from None
+    except ClientExists:
+        raise ProblemError(409, f"a client named {body.name!r} already exists") from None
+    runtime.authenticator.forget_all()
+    return JSONResponse(record.to_json())
+
+
+async def delete_client(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    runtime = runtime_of(request)
+    try:
+        await runtime.clients.delete(request.path_params["client_id"])
+    except NotFound:
+        raise _not_found("client") from None
+    runtime.authenticator.forget_all()
+    return Response(status_code=204)
+
+
+async def add_key(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    try:
+        key, api_key = await runtime_of(request).clients.add_key(request.path_params["client_id"])
+    except NotFound:
+        raise _not_found("client") from None
+    return JSONResponse(
+        {**key.to_json(), "keyId": key.id, "apiKey": api_key},
+        status_code=201,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+async def revoke_key(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    runtime = runtime_of(request)
+    try:
+        key = await runtime.clients.revoke_key(
+            request.path_params["client_id"], request.path_params["key_id"]
+        )
+    except NotFound:
+        raise _not_found("client or active key") from None
+    runtime.authenticator.forget_all()
+    return JSONResponse(key.to_json())
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin/clients", list_clients, methods=["GET"]),
+        Route("/admin/clients", create_client, methods=["POST"]),
+        Route("/admin/clients/{client_id}", show_client, methods=["GET"]),
+        Route("/admin/clients/{client_id}", update_client, methods=["PATCH"]),
+        Route("/admin/clients/{client_id}", delete_client, methods=["DELETE"]),
+        Route("/admin/clients/{client_id}/keys", add_key, methods=["POST"]),
+        Route("/admin/clients/{client_id}/keys/{key_id}", revoke_key, methods=["DELETE"]),
+    ]
+
+
+_SEC = [{"oauth2apikey": ["admin"]}]
+_ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"}}
+OPENAPI = {
+    "/admin/clients": {
+        "get": {"tags": ["Admin"], "summary": "List clients", "security": _SEC,
+                "responses": {"200": {"description": "clients"}, **_ERR}},
+        "post": {"tags": ["Admin"], "summary": "Create a client (secret and key shown once)",
+                 "security": _SEC,
+                 "requestBody": {"content": {"application/json": {"schema": {
+                     "type": "object", "required": ["name"],
+                     "properties": {"name": {"type": "string"},
+                                    "scopes": {"type": "array", "items": {"type": "string"}}}}}}},
+                 "responses": {"201": {"description": "created"}, **_ERR}},
+    },
+    "/admin/clients/{client_id}": {
+        "get": {"tags": ["Admin"], "summary": "Show a client and its keys", "security": _SEC,
+                "responses": {"200": {"description": "client"}, **_ERR}},
+        "patch": {"tags": ["Admin"], "summary": "Enable/disable, rename or change scopes",
+                  "security": _SEC, "responses": {"200": {"description": "client"}, **_ERR}},
+        "delete": {"tags": ["Admin"], "summary": "Delete a client", "security": _SEC,
+                   "responses": {"204": {"description": "deleted"}, **_ERR}},
+    },
+    "/admin/clients/{client_id}/keys": {
+        "post": {"tags": ["Admin"], "summary": "Add an API key (shown once)", "security": _SEC,
+                 "responses": {"201": {"description": "key"}, **_ERR}},
+    },
+    "/admin/clients/{client_id}/keys/{key_id}": {
+        "delete": {"tags": ["Admin"], "summary": "Revoke an API key", "security": _SEC,
+                   "responses": {"200": {"description": "revoked key"}, **_ERR}},
+    },
+}

@@ -1,0 +1,39 @@
+"""GET /metrics: Prometheus exposition (optionally admin-only, or turned off)."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import multiprocess
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from servicegate.auth.scopes import ADMIN
+from servicegate.runtime import runtime_of
+from servicegate.web.guard import authorize
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return registry
+    return REGISTRY
+
+
+async def metrics(request: Request) -> Response:
+    if runtime_of(request).settings.metrics.require_admin:
+        await authorize(request, ADMIN)
+    return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def routes(enabled: bool) -> list[Route]:
+    return [Route("/metrics", metrics, methods=["GET"])] if enabled else []
+
+
+OPENAPI = {
+    "/metrics": {"get": {"tags": ["Operations"], "summary": "Prometheus metrics",
+                         "responses": {"200": {"description": "text exposition format"}}}},
+}

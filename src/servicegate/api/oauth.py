@@ -1,0 +1,182 @@
+"""POST /oauth2/token (RFC 6749 §4.4 client credentials) and GET /.well-known/jwks.json."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from servicegate.auth import credentials
+from servicegate.auth.scopes import grants
+from servicegate.runtime import runtime_of
+from servicegate.web.problems import problem_response
+from servicegate.web.responses import JSONResponse
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_STATUS = {
+    "invalid_request": 400,
+    "invalid_client": 401,
+    "invalid_grant": 400,
+    "invalid_scope": 400,
+    "unsupported_grant_type": 400,
+    "unauthorized_client": 400,
+}
+
+
+class OAuthError(Exception):
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+
+
+def _oauth_problem(request: Request, exc: OAuthError) -> Response:
+    status = _STATUS[exc.error]
+    headers = dict(NO_STORE)
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="servicegate"'
+    return problem_response(
+        request,
+        status,
+        exc.description,
+        headers=headers,
+        title=exc.error,
+        error=exc.error,
+        error_description=exc.description,
+    )
+
+
+async def _form(request: Request) -> dict[str, str]:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise OAuthError("invalid_request", "send the parameters as application/x-www-form-urlencoded")
+    raw = await request.body()
+    try:
+        pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw),
+                          max_num_fields=20)
+    except (ValueError, UnicodeDecodeError):
+        raise OAuthError("invalid_request", "malformed form body") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        if key in form:
+            raise OAuthError("invalid_request", f"parameter {key!r} given more than once")
+        form[key] = value
+    return form
+
+
+def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, str]:
+    header = request.headers.get("authorization")
+    in_form = "client_id" in form or "client_secret" in form
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise OAuthError("invalid_client", "use HTTP Basic or form fields for client credentials")
+        if in_form and "client_secret" in form:
+            raise OAuthError("invalid_request", "client credentials given twice")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            raise OAuthError("invalid_client", "malformed Basic credentials") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise OAuthError("invalid_client", "malformed Basic credentials")
+        return unquote(client_id), unquote(secret)
+    client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
+    if not client_id or not secret:
+        raise OAuthError("invalid_client", "client authentication required")
+    return client_id, secret
+
+
+async def token(request: Request) -> Response:
+    runtime = runtime_of(request)
+    try:
+        form = await _form(request)
+        grant_type = form.get("grant_type")
+        if not grant_type:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type != "client_credentials":
+            raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
+        client_id, secret = _client_credentials(request, form)
+        if len(client_id) > 64 or len(secret) > 256:
+            raise OAuthError("invalid_client", "client authentication failed")
+        found = await runtime.clients.secret_hash(client_id)
+        stored_hash = found[1] if found else credentials.DUMMY_HASH
+        ok = await asyncio.to_thread(credentials.verify_secret, stored_hash, secret)
+        if found is None or not ok or not found[0].enabled:
+            raise OAuthError("invalid_client", "client authentication failed")
+        client = found[0]
+        held = frozenset(client.scopes)
+        requested = form.get("scope", "").split()
+        if requested:
+            refused = [s for s in requested if not grants(held, s)]
+            if refused:
+                raise OAuthError("invalid_scope", "scope not granted to this client: "
+                                 + " ".join(refused))
+            scopes = list(dict.fromkeys(requested))
+        else:
+            scopes = list(client.scopes)
+        access_token, expires_in = runtime.issuer.issue(client.id, scopes)
+    except OAuthError as exc:
+        return _oauth_problem(request, exc)
+    return JSONResponse(
+        {
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": expires_in,
+            "scope": " ".join(scopes),
+        },
+        headers=NO_STORE,
+    )
+
+
+async def jwks(request: Request) -> Response:
+    return JSONResponse(
+        runtime_of(request).keyset.jwks(), headers={"Cache-Control": "public, max-age=300"}
+    )
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/oauth2/token", token, methods=["POST"]),
+        Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+    ]
+
+
+OPENAPI = {
+    "/oauth2/token": {
+        "post": {
+            "tags": ["Auth"],
+            "summary": "OAuth2 client credentials grant (RFC 6749 §4.4)",
+            "requestBody": {
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["grant_type"],
+                            "properties": {
+                                "grant_type": {"const": "client_credentials"},
+                                "client_id": {"type": "string"},
+                                "client_secret": {"type": "string"},
+                                "scope": {"type": "string"},
+                            },
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": {"description": "access_token, token_type, expires_in, scope"},
+                "400": {"$ref": "#/components/responses/Problem"},
+                "401": {"$ref": "#/components/responses/Problem"},
+            },
+        }
+    },
+    "/.well-known/jwks.json": {
+        "get": {"tags": ["Auth"], "summary": "Public keys that verify issued tokens",
+                "responses": {"200": {"description": "JWK set"}}}
+    },
+}

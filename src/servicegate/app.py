@@ -1,0 +1,74 @@
+"""The ASGI application: routes of every API group, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from servicegate import logs
+from servicegate.api import admin_clients, health, metrics, oauth, openapi, ping
+from servicegate.config import Settings, load_settings
+from servicegate.runtime import Runtime
+from servicegate.web.errors import HANDLERS
+from servicegate.web.middleware import GatewayMiddleware
+
+log = structlog.get_logger("servicegate.app")
+
+
+def _prefixed(routes: list[BaseRoute], base: str) -> list[BaseRoute]:
+    if not base:
+        return routes
+    out: list[BaseRoute] = []
+    for route in routes:
+        assert isinstance(route, Route)
+        out.append(Route(base + route.path, route.endpoint, methods=list(route.methods or ())))
+    return out
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Build the gateway. `servicegate serve` calls this in each worker process."""
+    settings = settings or load_settings()
+    logs.configure(settings.logging.level, settings.logging.format)
+
+    modules = [ping, health, oauth, admin_clients, metrics]
+    document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
+    routes: list[BaseRoute] = [
+        *ping.routes(),
+        *health.routes(),
+        *oauth.routes(),
+        *admin_clients.routes(),
+        *metrics.routes(settings.metrics.enabled),
+        *openapi.routes(document),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        rt = runtime or await Runtime.start(settings)
+        app.state.runtime = rt
+        log.info("started", base_path=settings.server.base_path or "/")
+        try:
+            yield {}
+        finally:
+            if runtime is None:
+                await rt.stop()
+            log.info("stopped")
+
+    return Starlette(
+        routes=_prefixed(routes, settings.server.base_path),
+        middleware=[
+            Middleware(
+                GatewayMiddleware,
+                max_body_bytes=settings.limits.max_body_bytes,
+                metrics_on=settings.metrics.enabled,
+                access_log_on=settings.logging.access_log,
+            )
+        ],
+        exception_handlers=HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: API keys, OAuth2 tokens, external issuers, scopes."""

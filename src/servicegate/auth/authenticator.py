@@ -1,0 +1,122 @@
+"""Turn request credentials into a Principal, without a database round trip per request.
+
+Lookups are cached for `[auth] cache_ttl` (default 5 s). Disabling a client or revoking a key
+clears this node's cache at once; other nodes see it when their entries expire.
+"""
+
+from __future__ import annotations
+
+import time
+
+from cachetools import TTLCache
+
+from servicegate.auth import credentials
+from servicegate.auth.external import ExternalIssuers
+from servicegate.auth.principal import Principal
+from servicegate.auth.tokens import (
+    TokenError,
+    TokenIssuer,
+    looks_like_jwt,
+    scopes_of,
+    unverified_header_and_issuer,
+)
+from servicegate.storage.clients import ClientRecord, ClientStore, NotFound
+
+
+class Unauthenticated(Exception):
+    """No or bad credentials; the message is safe to show the caller."""
+
+
+_MISSING = object()
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: ClientStore,
+        issuer: TokenIssuer,
+        external: ExternalIssuers,
+        cache_ttl: float,
+    ) -> None:
+        self.store = store
+        self.issuer = issuer
+        self.external = external
+        self._keys: TTLCache[str, ClientRecord | None] = TTLCache(maxsize=50_000, ttl=cache_ttl)
+        self._clients: TTLCache[str, ClientRecord | None] = TTLCache(maxsize=50_000, ttl=cache_ttl)
+        self._tokens: TTLCache[str, tuple[dict, float]] = TTLCache(maxsize=50_000, ttl=cache_ttl)
+
+    def forget_all(self) -> None:
+        """Called after any change to clients or keys on this node."""
+        self._keys.clear()
+        self._clients.clear()
+        self._tokens.clear()
+
+    async def authenticate(
+        self, api_key: str | None, authorization: str | None
+    ) -> Principal:
+        if api_key:
+            return await self._by_api_key(api_key)
+        if not authorization:
+            raise Unauthenticated("credentials required")
+        scheme, _, value = authorization.partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            raise Unauthenticated("use X-API-Key or Authorization: Bearer")
+        if looks_like_jwt(value):
+            return await self._by_token(value)
+        return await self._by_api_key(value)
+
+    async def _by_api_key(self, api_key: str) -> Principal:
+        if len(api_key) > 200:
+            raise Unauthenticated("invalid API key")
+        digest = credentials.key_digest(api_key)
+        client = self._keys.get(digest, _MISSING)
+        if client is _MISSING:
+            client = await self.store.by_key_digest(digest)
+            self._keys[digest] = client
+        if client is None:
+            raise Unauthenticated("invalid API key")
+        assert isinstance(client, ClientRecord)
+        if not client.enabled:
+            raise Unauthenticated("client disabled")
+        return Principal(client.id, client.name, frozenset(client.scopes), "api_key")
+
+    async def client(self, client_id: str) -> ClientRecord | None:
+        client = self._clients.get(client_id, _MISSING)
+        if client is _MISSING:
+            try:
+                client = await self.store.get(client_id)
+            except NotFound:
+                client = None
+            self._clients[client_id] = client
+        return client  # type: ignore[return-value]
+
+    async def _by_token(self, token: str) -> Principal:
+        if len(token) > 8192:
+            raise Unauthenticated("token too large")
+        cached = self._tokens.get(token)
+        try:
+            if cached is not None and cached[1] > time.time():
+                claims = cached[0]
+            else:
+                header, iss = unverified_header_and_issuer(token)
+                if iss == self.issuer.issuer:
+                    claims = self.issuer.verify(token, header)
+                elif self.external.knows(iss):
+                    claims = await self.external.verify(token, header, iss)
+                else:
+                    raise TokenError("token issuer not accepted")
+                self._tokens[token] = (claims, float(claims["exp"]))
+        except TokenError as exc:
+            raise Unauthenticated(str(exc)) from None
+        sub = str(claims["sub"])
+        scopes = scopes_of(claims)
+        if claims["iss"] != self.issuer.issuer:
+            client_id = str(claims.get("client_id") or claims.get("azp") or sub)
+            return Principal(f"{claims['iss']}#{client_id}", client_id, scopes, "external",
+                             issuer=str(claims["iss"]))
+        client = await self.client(sub)
+        if client is None or not client.enabled:
+            raise Unauthenticated("client disabled or deleted")
+        # A token never grants more than its client holds now.
+        return Principal(client.id, client.name, scopes & frozenset(client.scopes), "token")

@@ -1,0 +1,1 @@
+"""The `servicegate` command line (typer)."""

@@ -1,0 +1,65 @@
+"""`servicegate demo`: migrate, create the demo client once, print its credentials."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from servicegate.auth.scopes import STANDARD_SCOPES
+from servicegate.cli.common import console, run
+from servicegate.cli.database import migrated_engine
+from servicegate.config import Settings
+from servicegate.storage.clients import ClientStore, NotFound
+
+DEMO_NAME = "demo"
+DEMO_FILE = Path("var/demo-client.json")
+
+
+async def ensure_demo_client(settings: Settings, path: Path = DEMO_FILE) -> dict[str, str]:
+    async with migrated_engine(settings) as engine:
+        store = ClientStore(engine)
+        if path.exists():
+            saved = json.loads(path.read_text())
+            try:
+                record = await store.get(saved["client_id"])
+                if record.enabled:
+                    return saved  # type: ignore[no-any-return]
+            except NotFound:
+                pass
+        try:  # a demo client whose secret we no longer have: replace it
+            await store.delete(DEMO_NAME)
+        except NotFound:
+            pass
+        created = await store.create(DEMO_NAME, list(STANDARD_SCOPES))
+    saved = {
+        "client_id": created.client.id,
+        "client_secret": created.client_secret,
+        "api_key": created.api_key,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(saved, fh, indent=2)
+    os.chmod(path, 0o600)
+    return saved
+
+
+def demo(settings: Settings) -> None:
+    creds = run(lambda: ensure_demo_client(settings))
+    server = settings.server
+    base = f"http://{server.host}:{server.port}{server.base_path}"
+    console.rule("ServiceGate demo client")
+    console.print(f"client_id:     {creds['client_id']}", highlight=False)
+    console.print(f"client_secret: {creds['client_secret']}", highlight=False)
+    console.print(f"api_key:       {creds['api_key']}", highlight=False)
+    console.print(f"(kept in {DEMO_FILE}, mode 0600)\n", highlight=False)
+    console.print("Try:", highlight=False)
+    console.print(f"  curl -H 'X-API-Key: {creds['api_key']}' {base}/services/ping",
+                  highlight=False, soft_wrap=True)
+    console.print(
+        f"  curl -d grant_type=client_credentials -u '{creds['client_id']}:"
+        f"{creds['client_secret']}' {base}/oauth2/token",
+        highlight=False, soft_wrap=True,
+    )
+    console.rule()

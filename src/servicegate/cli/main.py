@@ -1,0 +1,84 @@
+"""Entry point of the `servicegate` command."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from servicegate import __version__
+from servicegate.cli import clients
+from servicegate.cli.common import ConfigOption, console, run, settings_from
+
+app = typer.Typer(
+    help="ServiceGate: a self-hosted gateway for custom services, callbacks, identity search "
+    "and webhooks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(clients.app, name="clients")
+keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    config: Path | None = ConfigOption,
+    host: str | None = typer.Option(None, help="listen address ([server] host)"),
+    port: int | None = typer.Option(None, help="listen port ([server] port)"),
+    workers: int | None = typer.Option(None, help="worker processes ([server] workers)"),
+    no_migrate: bool = typer.Option(False, "--no-migrate", help="skip migrations at start"),
+) -> None:
+    """Run the gateway (migrates the database first)."""
+    # Command-line overrides travel to worker processes as environment variables.
+    for key, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
+        if value is not None:
+            os.environ[f"SERVICEGATE_SERVER__{key}"] = str(value)
+    settings = settings_from(config)
+    from servicegate.cli.serve import serve as run_server
+
+    run_server(settings, migrate=not no_migrate)
+
+
+@app.command()
+def migrate(config: Path | None = ConfigOption) -> None:
+    """Create or upgrade the database schema to the current version."""
+    settings = settings_from(config)
+    from servicegate.cli.database import migrated_engine
+    from servicegate.storage.migrate import current_revision
+
+    async def go() -> str | None:
+        async with migrated_engine(settings) as engine:
+            return await current_revision(engine)
+
+    console.print(f"database at revision {run(go)}", highlight=False)
+
+
+@app.command()
+def demo(config: Path | None = ConfigOption) -> None:
+    """Migrate, create the demo client once (all scopes) and print its credentials."""
+    from servicegate.cli.demo import demo as run_demo
+
+    run_demo(settings_from(config))
+
+
+@keys_app.command("rotate")
+def keys_rotate(config: Path | None = ConfigOption) -> None:
+    """Start signing with a new key; the old public key stays published until its tokens expire."""
+    from servicegate.auth import keyset
+
+    settings = settings_from(config)
+    new, old = keyset.rotate(settings.auth.signing_key_path, settings.auth.token_ttl)
+    console.print(f"signing with {new}" + (f"; {old} published until its tokens expire"
+                                           if old else ""), highlight=False)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

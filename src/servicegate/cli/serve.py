@@ -1,0 +1,61 @@
+"""`servicegate serve`: migrate, make sure a signing key exists, then run granian."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from servicegate.auth import keyset
+from servicegate.cli.common import console, run
+from servicegate.cli.database import migrated_engine
+from servicegate.config import Settings
+
+
+def prepare(settings: Settings) -> None:
+    """Work done once per start, before worker processes exist."""
+
+    async def migrate() -> None:
+        async with migrated_engine(settings):
+            pass
+
+    run(migrate)
+    keyset.ensure(settings.auth.signing_key_path)
+
+
+def _multiprocess_metrics(workers: int) -> None:
+    if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    directory = Path("var") / f"prometheus-{os.getpid()}"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
+
+
+def serve(settings: Settings, *, migrate: bool = True) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    if migrate:
+        prepare(settings)
+    server = settings.server
+    _multiprocess_metrics(server.workers)
+    console.print(
+        f"ServiceGate listening on http://{server.host}:{server.port}{server.base_path} "
+        f"({server.workers} worker{'s' if server.workers > 1 else ''})",
+        highlight=False,
+    )
+    Granian(
+        "servicegate.app:create_app",
+        factory=True,
+        address=server.host,
+        port=server.port,
+        interface=Interfaces.ASGI,
+        workers=server.workers,
+        loop=Loops.uvloop,
+        log_enabled=True,
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=int(server.shutdown_grace) or None,
+        backlog=2048,
+    ).serve()

@@ -1,0 +1,185 @@
+"""Configuration: `servicegate.toml` plus `SERVICEGATE_<SECTION>__<KEY>` environment overrides."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from servicegate.durations import Duration
+
+CONFIG_ENV = "SERVICEGATE_CONFIG"
+DEFAULT_CONFIG_FILE = "servicegate.toml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    base_path: str = ""
+    workers: int = Field(1, ge=1, le=64)
+    shutdown_grace: Duration = 10.0
+
+    @field_validator("base_path")
+    @classmethod
+    def _normalise_base(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("", "/"):
+            return ""
+        if not re.fullmatch(r"(/[A-Za-z0-9._~-]+)+/?", value):
+            raise ValueError("must look like /gateway (URL-safe segments, leading slash)")
+        return value.rstrip("/")
+
+
+class DatabaseConfig(Section):
+    url: str = "sqlite:///var/servicegate.db"
+    pool_size: int = Field(10, ge=1, le=200)
+    echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:", "sqlite+", "postgresql:", "postgresql+", "postgres:")):
+            raise ValueError("must be a sqlite:///path or postgresql://... URL")
+        return value
+
+
+class DefinitionsConfig(Section):
+    dir: Path = Path("definitions")
+    watch: bool = True
+
+
+class ExternalIssuer(Section):
+    issuer: str
+    jwks_url: str
+    audience: str
+    algorithms: list[str] = ["RS256", "ES256"]
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric_only(cls, value: list[str]) -> list[str]:
+        allowed = {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+        bad = [a for a in value if a not in allowed]
+        if bad:
+            raise ValueError(f"unsupported algorithms {bad}; allowed: {sorted(allowed)}")
+        return value
+
+
+class AuthConfig(Section):
+    token_ttl: Duration = 3600.0
+    signing_key_path: Path = Path("var/keys")
+    issuer: str = "servicegate"
+    audience: str = "servicegate"
+    cache_ttl: Duration = 5.0
+    issuers: list[ExternalIssuer] = []
+    jwks_cache_ttl: Duration = 600.0
+
+
+class LimitsConfig(Section):
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)
+
+
+class WebhooksConfig(Section):
+    allow_private_networks: bool = False
+    include_secret_in_payload: bool = True
+    retry_schedule: list[Duration] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    workers: int = Field(1, ge=0, le=64)
+    concurrency: int = Field(64, ge=1, le=1024)
+    custom_events: list[str] = []
+
+    @field_validator("retry_schedule")
+    @classmethod
+    def _non_empty(cls, value: list[float]) -> list[float]:
+        if not value:
+            raise ValueError("needs at least one attempt")
+        return value
+
+
+class MetricsConfig(Section):
+    enabled: bool = True
+    require_admin: bool = False
+
+
+class LoggingConfig(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+    access_log: bool = False
+
+
+class Settings(BaseSettings):
+    """Everything the gateway reads at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SERVICEGATE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    definitions: DefinitionsConfig = DefinitionsConfig()
+    auth: AuthConfig = AuthConfig()
+    limits: LimitsConfig = LimitsConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _config_file_in_use()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+class ConfigError(Exception):
+    """Raised with a message that names the offending key."""
+
+
+def _config_file_in_use() -> Path | None:
+    explicit = os.environ.get(CONFIG_ENV)
+    if explicit:
+        return Path(explicit)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.exists() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate; raise ConfigError naming the key on any invalid value."""
+    path = _config_file_in_use()
+    if path is not None and not path.is_file():
+        raise ConfigError(f"configuration file not found: {path}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            env = "SERVICEGATE_" + "__".join(str(p).upper() for p in err["loc"][:2])
+            lines.append(f"{key} (env {env}): {err['msg']}")
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    except Exception as exc:  # TOML syntax errors and the like
+        raise ConfigError(f"invalid configuration file {path}: {exc}") from None

@@ -1,0 +1,90 @@
+"""Everything a running gateway holds: settings, database, auth, HTTP client, background work."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+
+from servicegate.auth.authenticator import Authenticator
+from servicegate.auth.external import ExternalIssuers
+from servicegate.auth.keyset import KeySet
+from servicegate.auth.tokens import TokenIssuer
+from servicegate.config import Settings
+from servicegate.storage.clients import ClientStore
+from servicegate.storage.engine import create_engine
+
+log = structlog.get_logger("servicegate.runtime")
+
+
+def outbound_session() -> aiohttp.ClientSession:
+    """The process-wide pooled HTTP client for upstreams, webhooks and JWKS."""
+    connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, ttl_dns_cache=60,
+                                     enable_cleanup_closed=True)
+    return aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                 skip_auto_headers=("User-Agent",))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    clients: ClientStore
+    keyset: KeySet
+    issuer: TokenIssuer
+    external: ExternalIssuers
+    authenticator: Authenticator
+    http: aiohttp.ClientSession
+    workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    @classmethod
+    async def start(cls, settings: Settings, engine: AsyncEngine | None = None) -> Runtime:
+        engine = engine or create_engine(
+            settings.database.url,
+            pool_size=settings.database.pool_size,
+            echo=settings.database.echo,
+        )
+        store = ClientStore(engine)
+        keyset = KeySet(settings.auth.signing_key_path, settings.auth.token_ttl)
+        issuer = TokenIssuer(keyset, settings.auth.issuer, settings.auth.audience,
+                             settings.auth.token_ttl)
+        external = ExternalIssuers(settings.auth.issuers, settings.auth.jwks_cache_ttl)
+        http = outbound_session()
+        external.session = http
+        authenticator = Authenticator(store, issuer, external, settings.auth.cache_ttl)
+        return cls(settings, engine, store, keyset, issuer, external, authenticator, http)
+
+    def spawn(self, name: str, coro: Any) -> None:
+        """Run a background worker; readiness fails if it dies."""
+        task = asyncio.create_task(coro, name=name)
+        self.workers[name] = task
+
+    async def check_database(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception as exc:
+            log.warning("database_unreachable", error=str(exc))
+            return False
+
+    def dead_workers(self) -> list[str]:
+        return [name for name, task in self.workers.items() if task.done()]
+
+    async def stop(self) -> None:
+        for task in self.workers.values():
+            task.cancel()
+        if self.workers:
+            await asyncio.gather(*self.workers.values(), return_exceptions=True)
+        await self.http.close()
+        await self.engine.dispose()
+
+
+def runtime_of(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]

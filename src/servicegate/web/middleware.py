@@ -1,0 +1,127 @@
+"""One pure-ASGI middleware for the hot path: request id, body limit, metrics, access log."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from servicegate.web import metrics
+from servicegate.web.limits import limited_receive
+from servicegate.web.problems import MEDIA_TYPE, problem_body
+from servicegate.web.responses import dumps
+
+_SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+access_log = structlog.get_logger("servicegate.access")
+error_log = structlog.get_logger("servicegate.errors")
+
+
+class GatewayMiddleware:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool, access_log_on: bool
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics_on = metrics_on
+        self.access_log_on = access_log_on
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = None
+        content_length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                if _SAFE_ID.match(value):
+                    request_id = value.decode("ascii")
+            elif name == b"content-length":
+                content_length = value
+        if request_id is None:
+            request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        rid_header = (b"x-request-id", request_id.encode("ascii"))
+        status_holder = [500]
+        started_response = [False]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                started_response[0] = True
+                message["headers"] = [*message.get("headers", ()), rid_header]
+            await send(message)
+
+        if content_length is not None and _too_long(content_length, self.max_body_bytes):
+            await self._reject_413(scope, send_with_id, request_id)
+        else:
+            try:
+                await self.app(scope, limited_receive(receive, self.max_body_bytes), send_with_id)
+            except Exception as exc:
+                if started_response[0]:
+                    raise
+                await self._crash(scope, send_with_id, request_id, exc)
+
+        elapsed = time.perf_counter() - started
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "<unmatched>"
+        if self.metrics_on:
+            metrics.observe(template, scope["method"], status_holder[0], elapsed)
+        if self.access_log_on:
+            access_log.info(
+                "request",
+                request_id=request_id,
+                method=scope["method"],
+                path=scope["path"],
+                route=template,
+                status=status_holder[0],
+                ms=round(elapsed * 1000, 3),
+            )
+
+    async def _reject_413(self, scope: Scope, send: Send, request_id: str) -> None:
+        body = problem_body(
+            413,
+            f"request body exceeds the limit of {self.max_body_bytes} bytes",
+            instance=scope["path"],
+            trace_id=request_id,
+            limit=self.max_body_bytes,
+        )
+        await _send_problem(send, 413, body, close=True)
+
+    async def _crash(self, scope: Scope, send: Send, request_id: str, exc: Exception) -> None:
+        error_log.error(
+            "unhandled_error",
+            trace_id=request_id,
+            method=scope["method"],
+            path=scope["path"],
+            exc_info=exc,
+        )
+        body = problem_body(
+            500,
+            "the gateway failed to handle this request; quote the traceId",
+            instance=scope["path"],
+            trace_id=request_id,
+        )
+        await _send_problem(send, 500, body)
+
+
+async def _send_problem(send: Send, status: int, body: dict, *, close: bool = False) -> None:
+    raw = dumps(body)
+    headers = [
+        (b"content-type", MEDIA_TYPE.encode()),
+        (b"content-length", str(len(raw)).encode()),
+    ]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": raw})
+
+
+def _too_long(raw: bytes, limit: int) -> bool:
+    try:
+        return int(raw) > limit
+    except ValueError:
+        return True
