@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         rt = runtime or await Runtime.start(settings)
         app.state.runtime = rt
+        if runtime is None:
+            await rt.start_background()
         log.info("started", base_path=settings.server.base_path or "/")
         try:
             yield {}

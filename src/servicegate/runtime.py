@@ -77,11 +77,18 @@ class Runtime:
     def dead_workers(self) -> list[str]:
         return [name for name, task in self.workers.items() if task.done()]
 
-    async def stop(self) -> None:
+    async def start_background(self) -> None:
+        """Start the background workers this node runs (delivery, jobs, reload...)."""
+
+    async def stop_background(self) -> None:
         for task in self.workers.values():
             task.cancel()
         if self.workers:
             await asyncio.gather(*self.workers.values(), return_exceptions=True)
+        self.workers.clear()
+
+    async def stop(self) -> None:
+        await self.stop_background()
         await self.http.close()
         await self.engine.dispose()
 

@@ -15,7 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 API_KEY_PREFIX = "sgk_"
-SECRET_PREFIX = "sgs_"
+SECRET_PREFIX = "sgs_"  # noqa: S105 - a prefix, not a secret
 
 _hasher = PasswordHasher()
 

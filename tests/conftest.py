@@ -1,0 +1,107 @@
+"""Shared fixtures: backends (SQLite file, PostgreSQL database), in-process gateway, clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servicegate.app import create_app
+from servicegate.config import Settings
+from servicegate.runtime import Runtime
+from servicegate.storage.engine import create_engine
+from servicegate.storage.migrate import upgrade
+from tests.support.databases import (
+    create_postgres_database,
+    drop_postgres_database,
+    truncate_all,
+)
+
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    url = create_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend in turn: a fresh SQLite file, or the run's PostgreSQL database (emptied)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'gateway.db'}"
+
+
+def make_settings(tmp_path: Path, database_url: str, **sections: dict) -> Settings:
+    base: dict = {
+        "database": {"url": database_url},
+        "auth": {"signing_key_path": str(tmp_path / "keys")},
+        "definitions": {"dir": str(tmp_path / "definitions"), "watch": False},
+        "webhooks": {"allow_private_networks": True},
+        "logging": {"format": "console"},
+    }
+    for name, values in sections.items():
+        base[name] = {**base.get(name, {}), **values}
+    return Settings(**base)
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator:
+    eng = create_engine(database_url)
+    await upgrade(eng)
+    if eng.dialect.name == "postgresql":
+        await truncate_all(eng)
+    try:
+        yield eng
+    finally:
+        await eng.dispose()
+
+
+@dataclass
+class Gateway:
+    """An in-process gateway with an httpx client bound to it."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    admin_key: str
+
+    async def new_client(self, name: str, *scopes: str) -> dict[str, str]:
+        created = await self.runtime.clients.create(name, list(scopes))
+        return {
+            "client_id": created.client.id,
+            "client_secret": created.client_secret,
+            "api_key": created.api_key,
+        }
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
+
+
+@pytest.fixture
+async def gateway(settings: Settings, engine) -> AsyncIterator[Gateway]:
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    admin = await runtime.clients.create("admin", ["admin"])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        try:
+            yield Gateway(runtime, client, admin.api_key)
+        finally:
+            await runtime.stop_background()
+            await runtime.http.close()

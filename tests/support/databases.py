@@ -1,0 +1,64 @@
+"""Test databases: a fresh SQLite file per test, a fresh PostgreSQL database per test run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("SERVICEGATE_TEST_POSTGRES_URL", DEFAULT_PG)
+
+
+def postgres_required() -> bool:
+    return os.environ.get("SERVICEGATE_TEST_REQUIRE_POSTGRES") == "1" or os.environ.get("CI") == "true"
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(postgres_admin_url(), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def create_postgres_database() -> str:
+    """Create a database for this test run and return its URL (skip or fail if unreachable)."""
+    name = f"sg_test_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        if postgres_required():
+            raise RuntimeError(f"PostgreSQL is required here but unreachable: {exc}") from exc
+        pytest.skip(f"PostgreSQL not reachable at {postgres_admin_url()}: {exc}")
+    base = postgres_admin_url().rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    """Empty every table (but alembic's) between tests sharing one PostgreSQL database."""
+    async with engine.begin() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                "AND tablename <> 'alembic_version'"
+            )
+        )
+        names = [r[0] for r in rows]
+        if names:
+            await conn.execute(
+                text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
+            )

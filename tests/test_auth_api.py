@@ -1,0 +1,206 @@
+"""Authentication, scopes and the OAuth2 token endpoint, in process, on both backends."""
+
+import base64
+import json
+import time
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from joserfc import jwt as jose_jwt
+from joserfc.jwk import KeySet as JoseKeySet
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(resp, status):
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"] == PROBLEM
+    body = resp.json()
+    for member in ("type", "title", "status", "detail", "instance"):
+        assert member in body
+    assert body["status"] == status
+    return body
+
+
+async def token_for(gw, creds, **form):
+    data = {"grant_type": "client_credentials", "client_id": creds["client_id"],
+            "client_secret": creds["client_secret"], **form}
+    return await gw.client.post("/oauth2/token", data=data)
+
+
+@pytest.mark.parametrize("group", ["services", "callback", "webhooks"])
+async def test_ping_with_api_key_header_and_bearer(gateway, group):
+    creds = await gateway.new_client("p", "services")
+    r = await gateway.client.get(f"/{group}/ping", headers={"X-API-Key": creds["api_key"]})
+    assert r.status_code == 200 and r.content == b"{}"
+    assert r.headers["content-type"] == "application/json"
+    r = await gateway.client.get(f"/{group}/ping",
+                                 headers={"Authorization": f"Bearer {creds['api_key']}"})
+    assert r.status_code == 200 and r.json() == {}
+
+
+async def test_ping_without_credentials(gateway):
+    r = await gateway.client.get("/services/ping")
+    assert_problem(r, 401)
+    assert "Bearer" in r.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-API-Key": "sgk_unknown"},
+        {"Authorization": "Bearer sgk_unknown"},
+        {"Authorization": "Basic Zm9vOmJhcg=="},
+        {"Authorization": "Bearer eyJhbGciOiJub25lIn0.eyJpc3MiOiJzZXJ2aWNlZ2F0ZSJ9."},
+        {"X-API-Key": "x" * 500},
+    ],
+)
+async def test_bad_credentials(gateway, headers):
+    r = await gateway.client.get("/services/ping", headers=headers)
+    assert_problem(r, 401)
+
+
+async def test_request_id_is_echoed_or_generated(gateway):
+    creds = await gateway.new_client("rid", "services")
+    r = await gateway.client.get("/services/ping",
+                                 headers={"X-API-Key": creds["api_key"], "X-Request-Id": "abc-123"})
+    assert r.headers["x-request-id"] == "abc-123"
+    r = await gateway.client.get("/services/ping", headers={"X-Request-Id": "bad id;drop"})
+    assert r.headers["x-request-id"] != "bad id;drop" and len(r.headers["x-request-id"]) == 32
+    assert r.json()["traceId"] == r.headers["x-request-id"]
+
+
+async def test_token_issue_and_use_verified_independently(gateway):
+    creds = await gateway.new_client("tok", "services", "webhooks")
+    r = await token_for(gateway, creds)
+    assert r.status_code == 200, r.text
+    assert r.headers["cache-control"] == "no-store"
+    body = r.json()
+    assert body["token_type"] == "Bearer" and body["expires_in"] == 3600
+    assert set(body["scope"].split()) == {"services", "webhooks"}
+
+    # Verify with joserfc against the served JWKS, independently of our own code.
+    jwks = (await gateway.client.get("/.well-known/jwks.json")).json()
+    keyset = JoseKeySet.import_key_set(jwks)
+    decoded = jose_jwt.decode(body["access_token"], keyset, algorithms=["ES256"])
+    claims = decoded.claims
+    assert decoded.header["alg"] == "ES256"
+    assert claims["sub"] == creds["client_id"] and claims["aud"] == "servicegate"
+    assert claims["iss"] == "servicegate" and claims["exp"] > time.time()
+    for claim in ("iat", "jti", "scope"):
+        assert claim in claims
+
+    r = await gateway.client.get("/webhooks/ping",
+                                 headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert r.status_code == 200 and r.json() == {}
+
+
+async def test_token_with_basic_auth_and_narrowed_scope(gateway):
+    creds = await gateway.new_client("basic", "services", "webhooks")
+    basic = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+    r = await gateway.client.post(
+        "/oauth2/token",
+        data={"grant_type": "client_credentials", "scope": "services:get-customer"},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "services:get-customer"
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "error"),
+    [
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+        ({}, 400, "invalid_request"),
+        ({"grant_type": "client_credentials", "scope": "admin"}, 400, "invalid_scope"),
+        ({"grant_type": "client_credentials", "client_secret": "wrong"}, 401, "invalid_client"),
+        ({"grant_type": "client_credentials", "client_id": "cl_nobody"}, 401, "invalid_client"),
+    ],
+)
+async def test_token_errors(gateway, form, status, error):
+    creds = await gateway.new_client("errs", "services")
+    data = {"client_id": creds["client_id"], "client_secret": creds["client_secret"], **form}
+    if not form:
+        data = {"client_id": creds["client_id"], "client_secret": creds["client_secret"]}
+    r = await gateway.client.post("/oauth2/token", data=data)
+    body = assert_problem(r, status)
+    assert body["error"] == error
+    assert r.headers["cache-control"] == "no-store"
+    if status == 401:
+        assert r.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_token_endpoint_refuses_json_and_malformed_form(gateway):
+    r = await gateway.client.post("/oauth2/token", json={"grant_type": "client_credentials"})
+    assert assert_problem(r, 400)["error"] == "invalid_request"
+    r = await gateway.client.post(
+        "/oauth2/token", content=b"grant_type=client_credentials&grant_type=x",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert assert_problem(r, 400)["error"] == "invalid_request"
+
+
+async def test_disabled_client_loses_token_and_key_at_once(gateway):
+    creds = await gateway.new_client("dis", "services")
+    access = (await token_for(gateway, creds)).json()["access_token"]
+    for h in ({"X-API-Key": creds["api_key"]}, {"Authorization": f"Bearer {access}"}):
+        assert (await gateway.client.get("/services/ping", headers=h)).status_code == 200
+    admin = {"X-API-Key": gateway.admin_key}
+    r = await gateway.client.patch(f"/admin/clients/{creds['client_id']}", json={"enabled": False},
+                                   headers=admin)
+    assert r.status_code == 200 and r.json()["enabled"] is False
+    for h in ({"X-API-Key": creds["api_key"]}, {"Authorization": f"Bearer {access}"}):
+        assert_problem(await gateway.client.get("/services/ping", headers=h), 401)
+    r = await token_for(gateway, creds)
+    assert assert_problem(r, 401)["error"] == "invalid_client"
+
+
+def _forge(claims, key=None, alg="ES256", kid="forged"):
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    return pyjwt.encode(claims, key, algorithm=alg, headers={"kid": kid})
+
+
+async def test_forged_expired_and_wrong_audience_tokens(gateway):
+    creds = await gateway.new_client("forge", "services")
+    now = int(time.time())
+    good = {"iss": "servicegate", "sub": creds["client_id"], "aud": "servicegate",
+            "iat": now, "exp": now + 60, "scope": "services"}
+    keyset = gateway.runtime.keyset
+    real_key, kid = keyset.signing_key, keyset.current_kid
+    cases = [
+        _forge(good),  # unknown key
+        _forge(good, real_key, kid="nope"),
+        _forge({**good, "exp": now - 120}, real_key, kid=kid),  # expired
+        _forge({**good, "aud": "someone-else"}, real_key, kid=kid),  # wrong audience
+        _forge({**good, "iss": "https://evil.example"}, real_key, kid=kid),  # unknown issuer
+        _forge(good, "secret-secret-secret-secret-32b!", alg="HS256", kid=kid),  # alg confusion
+    ]
+    for token in cases:
+        r = await gateway.client.get("/services/ping", headers={"Authorization": f"Bearer {token}"})
+        assert_problem(r, 401)
+    ok = _forge(good, real_key, kid=kid)
+    r = await gateway.client.get("/services/ping", headers={"Authorization": f"Bearer {ok}"})
+    assert r.status_code == 200
+
+
+async def test_scope_missing_is_403(gateway):
+    creds = await gateway.new_client("weak", "services")
+    r = await gateway.client.get("/admin/clients", headers={"X-API-Key": creds["api_key"]})
+    body = assert_problem(r, 403)
+    assert body["missingScopes"] == ["admin"]
+
+
+async def test_token_never_grants_more_than_client_holds_now(gateway):
+    creds = await gateway.new_client("shrink", "services", "admin")
+    access = (await token_for(gateway, creds)).json()["access_token"]
+    admin = {"X-API-Key": gateway.admin_key}
+    await gateway.client.patch(f"/admin/clients/{creds['client_id']}",
+                               json={"scopes": ["services"]}, headers=admin)
+    r = await gateway.client.get("/admin/clients", headers={"Authorization": f"Bearer {access}"})
+    assert_problem(r, 403)
+
+
+def test_jwt_header_decodes():
+    token = _forge({"iss": "x"})
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "ES256"

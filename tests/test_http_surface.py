@@ -1,0 +1,109 @@
+"""Problems for framework errors, size limits, admin API, metrics, OpenAPI and docs."""
+
+import pytest
+
+from tests.test_auth_api import assert_problem
+
+
+async def test_unknown_route_and_wrong_method(gateway):
+    assert_problem(await gateway.client.get("/no/such/thing"), 404)
+    r = await gateway.client.delete("/healthz")
+    body = assert_problem(r, 405)
+    assert "GET" in r.headers["allow"] and "DELETE" in body["detail"]
+
+
+async def test_oversized_body_is_413(gateway):
+    limit = gateway.runtime.settings.limits.max_body_bytes
+    r = await gateway.client.post("/admin/clients", content=b"x" * (limit + 1),
+                                  headers={"X-API-Key": gateway.admin_key})
+    assert assert_problem(r, 413)["limit"] == limit
+
+
+async def test_oversized_chunked_body_is_413(gateway):
+    limit = gateway.runtime.settings.limits.max_body_bytes
+
+    async def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"y" * 65536
+
+    r = await gateway.client.post("/admin/clients", content=chunks(),
+                                  headers={"X-API-Key": gateway.admin_key})
+    assert_problem(r, 413)
+    assert (await gateway.client.get("/admin/clients",
+                                     headers={"X-API-Key": gateway.admin_key})).json()["count"] == 1
+
+
+async def test_admin_clients_crud(gateway):
+    h = {"X-API-Key": gateway.admin_key}
+    r = await gateway.client.post("/admin/clients", json={"name": "partner", "scopes": ["services"]},
+                                  headers=h)
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert created["apiKey"].startswith("sgk_") and created["clientSecret"].startswith("sgs_")
+    cid = created["clientId"]
+    assert (await gateway.client.get("/services/ping",
+                                     headers={"X-API-Key": created["apiKey"]})).status_code == 200
+    listing = (await gateway.client.get("/admin/clients", headers=h)).json()
+    assert listing["count"] == 2 and "secret" not in str(listing).lower()
+
+    r = await gateway.client.post(f"/admin/clients/{cid}/keys", headers=h)
+    assert r.status_code == 201
+    second = r.json()["apiKey"]
+    shown = (await gateway.client.get(f"/admin/clients/{cid}", headers=h)).json()
+    assert len(shown["keys"]) == 2 and created["apiKey"] not in str(shown)
+
+    r = await gateway.client.delete(f"/admin/clients/{cid}/keys/{created['keyId']}", headers=h)
+    assert r.status_code == 200 and r.json()["active"] is False
+    assert_problem(await gateway.client.get("/services/ping",
+                                            headers={"X-API-Key": created["apiKey"]}), 401)
+    assert (await gateway.client.get("/services/ping",
+                                     headers={"X-API-Key": second})).status_code == 200
+
+    assert_problem(await gateway.client.post("/admin/clients", json={"name": "partner"},
+                                             headers=h), 409)
+    assert (await gateway.client.delete(f"/admin/clients/{cid}", headers=h)).status_code == 204
+    assert_problem(await gateway.client.get(f"/admin/clients/{cid}", headers=h), 404)
+    assert_problem(await gateway.client.get("/services/ping", headers={"X-API-Key": second}), 401)
+
+
+@pytest.mark.parametrize(
+    ("body", "pointer"),
+    [
+        ({"name": ""}, "/name"),
+        ({"name": "ok", "scopes": ["bad scope"]}, "/scopes"),
+        ({"name": "ok", "extra": 1}, "/extra"),
+        ([], ""),
+    ],
+)
+async def test_admin_validation_errors(gateway, body, pointer):
+    r = await gateway.client.post("/admin/clients", json=body,
+                                  headers={"X-API-Key": gateway.admin_key})
+    problem = assert_problem(r, 400)
+    assert any(e["pointer"] == pointer for e in problem["errors"]), problem
+
+
+async def test_malformed_json_is_400(gateway):
+    r = await gateway.client.post("/admin/clients", content=b"{nope",
+                                  headers={"X-API-Key": gateway.admin_key,
+                                           "content-type": "application/json"})
+    assert "malformed JSON" in assert_problem(r, 400)["detail"]
+
+
+async def test_health_ready_metrics(gateway):
+    assert (await gateway.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await gateway.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+    await gateway.client.get("/services/ping")
+    text = (await gateway.client.get("/metrics")).text
+    assert 'servicegate_http_requests_total{method="GET",route="/services/ping",status="401"}' in text
+    assert "servicegate_http_request_duration_seconds_bucket" in text
+
+
+async def test_openapi_and_offline_docs(gateway):
+    doc = (await gateway.client.get("/openapi.json")).json()
+    assert doc["openapi"].startswith("3.1")
+    assert {"Callback", "Services", "Webhooks"} <= {t["name"] for t in doc["tags"]}
+    assert "oauth2apikey" in doc["components"]["securitySchemes"]
+    assert "/services/ping" in doc["paths"]
+    html = (await gateway.client.get("/docs")).text
+    assert "openapi.json" in html and "http://" not in html and "https://" not in html
