@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from servicegate.web.routing import Route
 
 from servicegate.auth.scopes import ADMIN, validate_scopes
 from servicegate.runtime import runtime_of

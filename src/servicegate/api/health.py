@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from servicegate.web.routing import Route
 
 from servicegate.runtime import runtime_of
 from servicegate.web.problems import problem_response

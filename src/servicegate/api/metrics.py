@@ -13,7 +13,7 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from servicegate.web.routing import Route
 
 from servicegate.auth.scopes import ADMIN
 from servicegate.runtime import runtime_of

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from servicegate.web.routing import Route
 
 from servicegate.auth import credentials
 from servicegate.auth.scopes import grants
