@@ -47,7 +47,7 @@ def wait_http(url: str, timeout: float = 30.0, headers: dict[str, str] | None = 
 @contextlib.contextmanager
 def process(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
             ready_url: str | None = None, log: Path | None = None) -> Iterator[subprocess.Popen]:
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)
     try:

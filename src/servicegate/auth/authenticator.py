@@ -11,7 +11,6 @@ import time
 from servicegate.auth import credentials
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.principal import Principal
-from servicegate.auth.ttlmap import TTLMap
 from servicegate.auth.tokens import (
     TokenError,
     TokenIssuer,
@@ -19,6 +18,7 @@ from servicegate.auth.tokens import (
     scopes_of,
     unverified_header_and_issuer,
 )
+from servicegate.auth.ttlmap import TTLMap
 from servicegate.storage.clients import ClientRecord, ClientStore, NotFound
 
 
