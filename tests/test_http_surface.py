@@ -137,3 +137,23 @@ async def test_base_path_prefixes_every_route(tmp_path, sqlite_url):
                 "clientCredentials"]["tokenUrl"] == "/gw/oauth2/token"
     finally:
         await runtime.stop()
+
+
+async def test_readyz_fails_when_a_worker_stops(gateway):
+    async def crashes():
+        raise RuntimeError("boom")
+
+    gateway.runtime.spawn("delivery-test", crashes())
+    import asyncio
+
+    await asyncio.sleep(0)
+    r = await gateway.client.get("/readyz")
+    body = assert_problem(r, 503)
+    assert "delivery-test" in body["checks"]["workers"]
+
+
+async def test_metrics_can_require_admin(gateway):
+    gateway.runtime.settings.metrics.require_admin = True
+    assert_problem(await gateway.client.get("/metrics"), 401)
+    r = await gateway.client.get("/metrics", headers={"X-API-Key": gateway.admin_key})
+    assert r.status_code == 200 and "servicegate_http_requests_total" in r.text
