@@ -6,15 +6,19 @@
 from __future__ import annotations
 
 import platform
+import shutil
 
 from bench.harness import (
+    BIN,
     DURATION,
     ROOT,
     TABLE_HEAD,
+    free_port,
     gateway,
     granian_app,
     measure,
     nginx,
+    process,
     require_tools,
     row,
 )
@@ -45,6 +49,16 @@ def main() -> None:
         results["ServiceGate /services/ping, Bearer JWT"] = measure(
             f"{gw.url}/services/ping", headers={"Authorization": f"Bearer {token}"})
         results["ServiceGate /healthz (no auth)"] = measure(f"{gw.url}/healthz")
+        if shutil.which("uvicorn", path=str(BIN)):
+            # The same app on uvicorn: why `serve` runs granian.
+            port = free_port()
+            args = [str(BIN / "uvicorn"), "--factory", "servicegate.app:create_app",
+                    "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+                    "--no-access-log", "--log-level", "warning"]
+            with process(args, env=gw.env, cwd=gw.workdir,
+                         ready_url=f"http://127.0.0.1:{port}/healthz"):
+                results["ServiceGate /services/ping on uvicorn (comparison)"] = measure(
+                    f"http://127.0.0.1:{port}/services/ping", headers=key)
 
     baseline = results["bare ASGI app, granian (baseline)"][0].rps
     print(f"### Ping ({platform.node()}, wrk -t1, {DURATION}s per point, one worker each)\n")

@@ -8,6 +8,8 @@ if ! command -v wrk >/dev/null || ! [ -x /usr/sbin/nginx ]; then
 fi
 mkdir -p bench/out
 PY=.venv/bin/python
+# uvicorn is only a comparison point for the server choice, not a dependency.
+$PY -m pip install -q "uvicorn[standard]" >/dev/null 2>&1 || true
 $PY -m bench.ping | tee bench/out/ping.md
 for extra in definitions webhooks identity jobs; do
   if [ -f "bench/$extra.py" ]; then
