@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from servicegate import logs
-from servicegate.api import admin_clients, health, metrics, oauth, openapi, ping
+from servicegate.api import admin_clients, callback, health, metrics, oauth, openapi, ping, services
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
@@ -36,7 +36,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, metrics]
+    modules = [ping, health, oauth, admin_clients, metrics, services, callback]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
@@ -45,6 +45,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         *admin_clients.routes(),
         *metrics.routes(settings.metrics.enabled),
         *openapi.routes(document),
+        # Catch-all definition routes last: /services/ping and other fixed routes win.
+        *services.routes(settings.server.base_path),
+        *callback.routes(),
     ]
 
     @contextlib.asynccontextmanager
