@@ -73,10 +73,9 @@ async def read_body(request: Request, definition: CompiledDefinition, *, any_typ
     if any_type:
         if media == "application/x-www-form-urlencoded":
             try:
-                pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
-            except (UnicodeDecodeError, ValueError):
-                raise ProblemError(400, "malformed form body", title="Malformed form") from None
-            form = dict(pairs)
+                form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return raw, None, None  # still available raw, as any other body
             return raw, form, form
         if not (media and (media == "application/json" or media.endswith("+json"))):
             return raw, None, None
