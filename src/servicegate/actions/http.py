@@ -192,7 +192,8 @@ class HttpAction(Action):
                 return await self._attempt(session, method, url, headers, params, data, ())
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(retry.attempts + 1),
-                wait=wait_exponential_jitter(initial=retry.backoff, max=retry.max_backoff),
+                wait=wait_exponential_jitter(multiplier=retry.backoff, max=retry.max_backoff,
+                                             jitter=retry.backoff),
                 retry=retry_if_exception_type(UpstreamFailed),
                 reraise=True,
             ):
