@@ -111,21 +111,24 @@ def _loc_of(where: str) -> tuple[str | int, ...]:
 
 
 def _line_of(node: yaml.Node, loc: tuple[Any, ...]) -> int:
-    """The line of the deepest YAML node the error location reaches."""
+    """The line of the deepest key or item the error location reaches."""
     current = node
+    line = node.start_mark.line + 1
     for part in loc:
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                     current = value
+                    line = key.start_mark.line + 1
                     break
             else:
                 continue  # e.g. the discriminator tag pydantic adds to union locations
         elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
             if 0 <= part < len(current.value):
                 current = current.value[part]
+                line = current.start_mark.line + 1
             else:
                 break
         else:
             break
-    return current.start_mark.line + 1
+    return line
