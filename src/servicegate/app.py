@@ -40,14 +40,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
+        # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
+        # the definition routes, which match any name; everything else may follow them.
+        *services.routes(settings.server.base_path),
+        *callback.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
         *metrics.routes(settings.metrics.enabled),
         *openapi.routes(document),
-        # Catch-all definition routes last: /services/ping and other fixed routes win.
-        *services.routes(settings.server.base_path),
-        *callback.routes(),
     ]
 
     @contextlib.asynccontextmanager

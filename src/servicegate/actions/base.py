@@ -44,7 +44,7 @@ class ActionResult:
 
     def parsed_body(self) -> Any:
         """The body as templates see it: JSON parsed when it is JSON, else text."""
-        if self.raw is None:
+        if self.body is not None or self.raw is None:
             return self.body
         if self.media_type and "json" in self.media_type:
             try:
@@ -115,6 +115,10 @@ class Invocation:
 
 class Action:
     """A compiled action: everything checked and compiled at load; `run` per request."""
+
+    #: An upper bound of the run time when the action enforces one itself (None: unbounded).
+    #: `invoke` skips its own timer when this bound is within the definition's timeout.
+    max_seconds: float | None = None
 
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -8,6 +8,7 @@ contexts never hold secrets.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,14 +30,19 @@ class InvocationContext:
     form: dict[str, str] | None = None
     principal: dict[str, Any] | None = None
     request_id: str = ""
-    now: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    received_at: float = field(default_factory=time.time)
+
+    @property
+    def now(self) -> str:
+        """When the request arrived, ISO 8601 in UTC."""
+        return datetime.fromtimestamp(self.received_at, UTC).isoformat()
 
     @property
     def subpath(self) -> str:
         """The sub-path, each segment percent-encoded again: safe to put into a URL path."""
         from servicegate.actions.subpath import encode_segments
 
-        return encode_segments(self.segments)
+        return encode_segments(self.segments) if self.segments else ""
 
     def query_first(self) -> dict[str, str]:
         first: dict[str, str] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import aiohttp
@@ -15,6 +16,7 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential_jitter,
 )
+from yarl import URL
 
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
@@ -29,6 +31,7 @@ log = structlog.get_logger("servicegate.actions.http")
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 DEFAULT_FORWARD = ("accept", "accept-language", "content-type")
+_SUBPATH_ONLY = re.compile(r"^(?P<prefix>https?://[^{}%]+/)\{\{\s*subpath\s*\}\}(?P<suffix>[^{}%]*)$")
 _NOT_PASSED_BACK = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "content-encoding", "content-type", "date",
@@ -105,6 +108,13 @@ class HttpAction(Action):
         self.url = compile_text(spec.url, f"{where}.url")
         self.base = literal_base(spec.url)
         self.literal_url = checked_url(spec.url, None) if is_literal(self.url) else None
+        # The common `http://host/base/{{ subpath }}` needs no template engine: the sub-path
+        # segments were validated and re-encoded when the request came in.
+        self.subpath_join: tuple[str, str] | None = None
+        simple = _SUBPATH_ONLY.match(spec.url)
+        if simple and self.base is not None:
+            self.subpath_join = (simple.group("prefix"), simple.group("suffix"))
+            checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)
         self.method = spec.method
         self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
         self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
@@ -116,6 +126,7 @@ class HttpAction(Action):
         self.timeout_seconds = spec.timeout
         retry = RetrySpec(attempts=spec.retries) if isinstance(spec.retries, int) else spec.retries
         self.retry = retry if retry.attempts > 0 else None
+        self.max_seconds = spec.timeout if self.retry is None else None
         self.max_bytes = ctx.settings.definitions.max_upstream_response_bytes
         self.response: ResponseSpec | None = None
         if isinstance(spec.response, ResponseSpec):
@@ -130,12 +141,14 @@ class HttpAction(Action):
 
     async def run(self, invocation: Invocation) -> ActionResult:
         ctx = invocation.context
-        variables = invocation.variables
         if self.literal_url is not None:
             url = self.literal_url
+        elif self.subpath_join is not None:
+            prefix, suffix = self.subpath_join
+            url = URL(prefix + ctx.subpath + suffix, encoded=True)
         else:
             try:
-                url = checked_url(str(self.url.render(variables)), self.base)
+                url = checked_url(str(self.url.render(invocation.variables)), self.base)
             except UnsafePath as exc:
                 raise action_problem(400, f"definition {self.definition!r} refused the upstream "
                                      f"URL: {exc}", self.definition) from None
@@ -146,7 +159,7 @@ class HttpAction(Action):
             if value is not None:
                 headers[name] = value
         if self.set_headers:
-            headers.update(render_headers(self.set_headers, variables, self.definition))
+            headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
         if ctx.request_id:
             headers["X-Request-Id"] = ctx.request_id
         params = self._params(invocation)
@@ -154,7 +167,7 @@ class HttpAction(Action):
         result = await self._send(invocation.runtime.http, method, url, headers, params, data)
         if self.response is None:
             return result
-        return self._mapped(result, variables)
+        return self._mapped(result, invocation.variables)
 
     def _params(self, invocation: Invocation) -> list[tuple[str, str]] | None:
         if self.query == "none":

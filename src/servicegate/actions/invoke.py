@@ -28,6 +28,9 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
                  runtime: Runtime) -> ActionResult:
     invocation = Invocation(definition.name, context, runtime, definition.env_names)
     try:
+        bound = definition.action.max_seconds
+        if bound is not None and bound <= definition.timeout:
+            return await definition.action.run(invocation)
         async with asyncio.timeout(definition.timeout):
             return await definition.action.run(invocation)
     except TimeoutError:

@@ -63,6 +63,8 @@ def _media_type(request: Request) -> str | None:
 async def read_body(request: Request, definition: CompiledDefinition, *, any_type: bool
                     ) -> tuple[bytes, Any, dict[str, str] | None]:
     """The raw bytes, the parsed value (JSON, or form values for callbacks), the form."""
+    if not _may_have_body(request):
+        return b"", None, None
     raw = await request.body()
     if definition.max_bytes is not None and len(raw) > definition.max_bytes:
         raise ProblemError(413, f"request body exceeds the limit of {definition.max_bytes} bytes "
@@ -85,15 +87,27 @@ async def read_body(request: Request, definition: CompiledDefinition, *, any_typ
         raise ProblemError(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
 
 
+def _may_have_body(request: Request) -> bool:
+    for name, value in request.scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
 def build_context(request: Request, definition: CompiledDefinition, via: Via,
                   principal: Principal | None, segments: list[str],
                   query: list[tuple[str, str]], raw: bytes, body: Any,
                   form: dict[str, str] | None) -> InvocationContext:
     wanted = definition.captured_headers
     headers: dict[str, str] = {}
-    for name, value in request.headers.items():
+    content_type = None
+    for raw_name, raw_value in request.scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
         if name in wanted:
+            value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        if name == "content-type":
+            content_type = raw_value.decode("latin-1")
     return InvocationContext(
         definition=definition.name,
         via=via,
@@ -103,7 +117,7 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
         headers=headers,
         body=body,
         raw_body=raw,
-        content_type=request.headers.get("content-type"),
+        content_type=content_type,
         form=form,
         principal=principal.as_context() if principal else None,
         request_id=request.scope.get("state", {}).get("request_id", ""),
