@@ -79,7 +79,7 @@ def test_examples_end_to_end(served, tmp_path):
 
     r = httpx.get(f"{base}/hello/x?name=Ada", headers=auth)
     assert r.json()["greeting"] == "Hello Ada!"
-    r = httpx.get(f"{base}/gateway/healthz", headers={**auth, "X-Request-Id": "e2e-1"})
+    r = httpx.get(f"{base}/health", headers={**auth, "X-Request-Id": "e2e-1"})
     assert r.json() == {"status": "ok"} and r.headers["ratelimit-limit"] == "20"
     assert r.headers["x-request-id"] == "e2e-1"
     assert httpx.get(f"{base}/gateway-status", headers=auth).json()["ready"] is True
@@ -98,4 +98,4 @@ def test_examples_end_to_end(served, tmp_path):
     r = httpx.post(f"{proc.url}/callback/payment-status", content=body,
                    headers={"X-Signature": "sha256=00"})
     assert r.status_code == 401
-    assert httpx.get(f"{base}/gateway/..%2F..%2Fmetrics", headers=auth).status_code == 400
+    assert httpx.get(f"{base}/hello/..%2F..%2Fmetrics", headers=auth).status_code == 400

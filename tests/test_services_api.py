@@ -248,3 +248,19 @@ async def test_sandbox_blocks_python_internals(dgw):
     """)
     r = await dgw.call("POST", "/services/sneaky", json={})
     assert_problem(r, 500)
+
+
+async def test_base_path_prefix_and_subpath(tmp_path):
+    from tests.support.definitions import settings_for, start_gateway
+
+    gw, client = await start_gateway(settings_for(tmp_path, server={"base_path": "/gw"}))
+    try:
+        await gw.define("hello.yaml", HELLO)
+        r = await gw.call("GET", "/gw/services/hello/x/y%2Fz".replace("%2F", "_"))
+        assert r.status_code == 201 and r.json()["segments"] == ["x", "y_z"]
+        assert (await gw.call("GET", "/gw/services/ping")).json() == {}
+        assert_problem(await gw.call("GET", "/services/hello"), 404)
+        assert_problem(await gw.call("GET", "/gw/services/hello/a%2Fb"), 400)
+    finally:
+        await client.aclose()
+        await gw.runtime.stop()

@@ -85,7 +85,7 @@ class SqlAction(Action):
                                      f"not finish within {self.timeout:g}s",
                                      self.definition) from None
             log.warning("sql_failed", definition=self.definition, error=type(exc.orig).__name__,
-                        trace_id=invocation.context.request_id)
+                        message=str(exc.orig)[:500], trace_id=invocation.context.request_id)
             raise action_problem(502, f"definition {self.definition!r}: the database refused "
                                  f"the statement ({type(exc.orig).__name__})",
                                  self.definition) from None
