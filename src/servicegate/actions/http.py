@@ -228,12 +228,13 @@ class HttpAction(Action):
             async with session.request(method, url, headers=headers, params=params, data=data,
                                        timeout=self.timeout, allow_redirects=False) as resp:
                 length = resp.content_length
-                if length is not None and length > self.max_bytes:
-                    raise UpstreamFailed("unreachable", f"upstream response of {length} bytes "
-                                         "exceeds the limit")
-                raw = await resp.content.read(self.max_bytes + 1)
-                if len(raw) > self.max_bytes:
-                    raise UpstreamFailed("unreachable", "upstream response exceeds the limit")
+                if length is not None:
+                    if length > self.max_bytes:
+                        raise UpstreamFailed("unreachable", f"upstream response of {length} "
+                                             "bytes exceeds the limit")
+                    raw = await resp.read()
+                else:
+                    raw = await self._read_capped(resp)
                 result = ActionResult(
                     resp.status,
                     {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_PASSED_BACK},
@@ -249,6 +250,16 @@ class HttpAction(Action):
         if resp.status in retry_statuses:
             raise UpstreamFailed("status", f"upstream answered {resp.status}", result)
         return result
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise UpstreamFailed("unreachable", "upstream response exceeds the limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _mapped(self, result: ActionResult, variables: dict[str, Any]) -> ActionResult:
         scope = {**variables, "response": result.as_variables()}

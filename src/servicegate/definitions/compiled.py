@@ -31,6 +31,7 @@ class CompiledDefinition:
     limiter: TokenBuckets | None
     verifier: Verifier | None
     captured_headers: frozenset[str]
+    captured_header_bytes: frozenset[bytes]
     env_names: tuple[str, ...]
     timeout: float
     source: Path | None = None
@@ -88,6 +89,7 @@ def compile_definition(spec: Definition, settings: Settings, source: Path | None
         limiter=limiter,
         verifier=build_verifier(spec.auth.signature) if spec.auth.signature else None,
         captured_headers=frozenset(captured),
+        captured_header_bytes=frozenset(h.encode("latin-1") for h in captured),
         env_names=tuple(spec.context.env),
         timeout=spec.timeout,
         source=source,

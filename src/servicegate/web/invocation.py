@@ -98,15 +98,17 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
                   principal: Principal | None, segments: list[str],
                   query: list[tuple[str, str]], raw: bytes, body: Any,
                   form: dict[str, str] | None) -> InvocationContext:
-    wanted = definition.captured_headers
+    wanted = definition.captured_header_bytes
     headers: dict[str, str] = {}
     content_type = None
-    for raw_name, raw_value in request.scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
-        if name in wanted:
+    for raw_name, raw_value in request.scope["headers"]:  # ASGI names are lowercase bytes
+        if raw_name in wanted:
+            name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        if name == "content-type":
+            if raw_name == b"content-type":
+                content_type = value
+        elif raw_name == b"content-type":
             content_type = raw_value.decode("latin-1")
     return InvocationContext(
         definition=definition.name,
