@@ -149,3 +149,14 @@ async def test_crlf_in_injected_header_not_sent(dgw, upstream):
     r = await dgw.call("GET", "/services/proxy", params={"id": "a\r\nX-Evil: 1"})
     assert_problem(r, 400)
     assert upstream.received == []
+
+
+@pytest.mark.parametrize("chunked", ["", "1"])
+async def test_large_bodies_pass_whole_and_oversized_are_refused(dgw, upstream, chunked):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/big"))
+    r = await dgw.call("GET", f"/services/proxy?size=300000&chunked={chunked}")
+    assert r.status_code == 200 and len(r.content) == 300000
+    assert r.content[:256] == bytes(range(256)) and r.content[-1] == (300000 - 1) % 256
+    limit = dgw.runtime.settings.definitions.max_upstream_response_bytes
+    r = await dgw.call("GET", f"/services/proxy?size={limit + 10}&chunked={chunked}")
+    assert_problem(r, 502)

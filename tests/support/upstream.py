@@ -79,6 +79,20 @@ class Upstream:
         return web.json_response({"items": [{"id": i, "name": f"n{i}", "secret": "x"}
                                             for i in range(3)], "total": 3})
 
+    async def big(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        size = int(request.query.get("size", "300000"))
+        body = bytes(range(256)) * (size // 256 + 1)
+        if request.query.get("chunked"):
+            resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+            resp.enable_chunked_encoding()
+            await resp.prepare(request)
+            for start in range(0, size, 8192):
+                await resp.write(body[start:min(start + 8192, size)])
+            await resp.write_eof()
+            return resp
+        return web.Response(body=body[:size], content_type="application/octet-stream")
+
     async def start(self) -> Upstream:
         app = web.Application()
         app.router.add_route("*", "/slow", self.slow)
@@ -87,6 +101,7 @@ class Upstream:
         app.router.add_route("*", "/close", self.close)
         app.router.add_route("*", "/flaky", self.flaky)
         app.router.add_route("*", "/items", self.items)
+        app.router.add_route("*", "/big", self.big)
         app.router.add_route("*", "/{tail:.*}", self.echo)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -162,7 +162,7 @@ class DefinitionRegistry:
     def _python_path(self) -> None:
         root = str(self.directory.resolve())
         if root not in sys.path:
-            sys.path.insert(0, root)
+            sys.path.append(root)  # last: a handler module never shadows an installed one
 
     def _reload_changed_modules(self) -> bool:
         """Re-import handler modules from the directory whose source changed; True if any."""
