@@ -37,6 +37,15 @@ async def test_static_answers_with_templated_values(dgw):
     assert body["literal"] == [1, True, None]
 
 
+async def test_requests_counted_per_definition(dgw):
+    await dgw.define("hello.yaml", HELLO)
+    await dgw.call("GET", "/services/hello")
+    await dgw.call("PUT", "/services/hello")
+    text = (await dgw.client.get("/metrics")).text
+    line = 'servicegate_definition_requests_total{definition="hello",status="%s",via="services"}'
+    assert line % "201" in text and line % "405" in text
+
+
 async def test_delete_with_json_body(dgw):
     await dgw.define("hello.yaml", HELLO)
     r = await dgw.call("DELETE", "/services/hello", content=b'{"id": 7}')

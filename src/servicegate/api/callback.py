@@ -10,9 +10,10 @@ from starlette.routing import Route
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import CALLBACK
+from servicegate.definitions.compiled import CompiledDefinition
 from servicegate.runtime import runtime_of
 from servicegate.signatures import SignatureInvalid, SignatureUnavailable
-from servicegate.web.dispatch import check_input, check_method, rate_limit, respond
+from servicegate.web.dispatch import check_input, check_method, count, rate_limit, respond
 from servicegate.web.guard import authenticate, require_scopes
 from servicegate.web.invocation import build_context, query_pairs, read_body
 from servicegate.web.problems import ProblemError
@@ -34,10 +35,24 @@ async def callback(request: Request) -> Response:
         principal = await authenticate(request)
     if definition is None or "callback" not in definition.expose:
         raise ProblemError(404, f"no callback named {name!r}")
-    if mode == "required":
+    try:
+        response = await _invoke(request, definition, principal)
+    except ProblemError as exc:
+        count(name, "callback", exc.status)
+        raise
+    count(name, "callback", response.status_code)
+    return response
+
+
+async def _invoke(request: Request, definition: CompiledDefinition,
+                  principal: Principal | None) -> Response:
+    name = definition.name
+    if definition.auth_mode == "required":
         assert principal is not None
         require_scopes(principal, CALLBACK, *definition.scopes)
     check_method(definition, request.method)
+    key = principal.client_id if principal else f"ip:{_client_ip(request)}"
+    limit_headers = rate_limit(definition, key)  # before reading: floods of bad signatures too
     raw, body, form = await read_body(request, definition, any_type=True)
     if definition.verifier is not None:
         try:
@@ -48,12 +63,10 @@ async def callback(request: Request) -> Response:
             log.error("signature_secret_missing", definition=name, reason=str(exc))
             raise ProblemError(500, f"callback {name!r} cannot verify signatures: its secret is "
                                "not configured", definition=name) from None
-    key = principal.client_id if principal else f"ip:{_client_ip(request)}"
-    limit_headers = rate_limit(definition, key)
     check_input(definition, body)
     context = build_context(request, definition, "callback", principal, [],
                             query_pairs(request), raw, body, form)
-    result = await invoke(definition, context, runtime)
+    result = await invoke(definition, context, runtime_of(request))
     return respond(result, limit_headers)
 
 

@@ -7,8 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.actions.invoke import invoke
+from servicegate.auth.principal import Principal
+from servicegate.definitions.compiled import CompiledDefinition
 from servicegate.runtime import runtime_of
-from servicegate.web.dispatch import check_input, check_method, rate_limit, respond
+from servicegate.web.dispatch import check_input, check_method, count, rate_limit, respond
 from servicegate.web.guard import authenticate, require_scopes
 from servicegate.web.invocation import (
     async_flag,
@@ -32,28 +34,41 @@ def routes(base_path: str = "") -> list[Route]:
         definition = runtime.definitions.get(name)
         if definition is None or "services" not in definition.expose:
             raise ProblemError(404, f"no service definition named {name!r}")
-        require_scopes(principal, f"services:{name}", *definition.scopes)
-        check_method(definition, request.method)
-        run_async, query = async_flag(query_pairs(request))
-        if run_async and definition.async_mode == "forbidden":
-            raise ProblemError(400, f"definition {name!r} does not allow asynchronous "
-                               "invocation", definition=name)
-        if run_async or definition.async_mode == "always":
-            raise ProblemError(501, "asynchronous invocation is not available yet",
-                               definition=name)
-        limit_headers = rate_limit(definition, principal.client_id)
-        segments = subpath_segments(request, depth)
-        raw, body, _ = await read_body(request, definition, any_type=False)
-        check_input(definition, body)
-        context = build_context(request, definition, "services", principal, segments, query,
-                                raw, body, None)
-        result = await invoke(definition, context, runtime)
-        return respond(result, limit_headers)
+        try:
+            response = await _invoke(request, definition, principal, depth)
+        except ProblemError as exc:
+            count(name, "services", exc.status)
+            raise
+        count(name, "services", response.status_code)
+        return response
 
     return [
         Route("/services/{name}", service, methods=METHODS),
         Route("/services/{name}/{subpath:path}", service, methods=METHODS),
     ]
+
+
+async def _invoke(request: Request, definition: CompiledDefinition, principal: Principal,
+                  depth: int) -> Response:
+    """Everything after the definition is known (counted per definition by the caller)."""
+    name = definition.name
+    require_scopes(principal, f"services:{name}", *definition.scopes)
+    check_method(definition, request.method)
+    run_async, query = async_flag(query_pairs(request))
+    if run_async and definition.async_mode == "forbidden":
+        raise ProblemError(400, f"definition {name!r} does not allow asynchronous "
+                           "invocation", definition=name)
+    if run_async or definition.async_mode == "always":
+        raise ProblemError(501, "asynchronous invocation is not available yet",
+                           definition=name)
+    limit_headers = rate_limit(definition, principal.client_id)
+    segments = subpath_segments(request, depth)
+    raw, body, _ = await read_body(request, definition, any_type=False)
+    check_input(definition, body)
+    context = build_context(request, definition, "services", principal, segments, query,
+                            raw, body, None)
+    result = await invoke(definition, context, runtime_of(request))
+    return respond(result, limit_headers)
 
 
 _RESPONSES = {

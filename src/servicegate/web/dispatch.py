@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prometheus_client import Counter
 from starlette.responses import Response
 
 from servicegate.actions.base import ActionResult
@@ -12,6 +13,19 @@ from servicegate.web.problems import ProblemError
 from servicegate.web.responses import EMPTY_OBJECT, dumps
 
 _NO_BODY = frozenset({204, 304})
+
+INVOCATIONS = Counter("servicegate_definition_requests_total",
+                      "Requests that reached a service definition, by answer status",
+                      ["definition", "via", "status"])
+_counters: dict[tuple[str, str, int], Any] = {}
+
+
+def count(definition: str, via: str, status: int) -> None:
+    key = (definition, via, status)
+    child = _counters.get(key)
+    if child is None:
+        child = _counters[key] = INVOCATIONS.labels(definition, via, str(status))
+    child.inc()
 
 
 def check_method(definition: CompiledDefinition, method: str) -> None:
