@@ -7,6 +7,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from servicegate.definitions.loader import FileBroken, load_file
 from servicegate.definitions.models import json_schema
@@ -128,3 +130,37 @@ def test_check_cli_reports_and_exits_nonzero(tmp_path):
     assert done.returncode == 1
     assert f"{directory / 'bad.yaml'}:4: action.body" in done.stderr
     assert "1 definition(s) OK, 1 error(s) in 1 file(s)" in done.stdout
+
+
+def test_examples_validate_against_the_published_schema():
+    import yaml
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads((ROOT / "schemas/definition.schema.json")
+                                                .read_text()))
+    documents = [doc for path in sorted((ROOT / "examples/definitions").glob("*.yaml"))
+                 for doc in yaml.safe_load_all(path.read_text())]
+    assert len(documents) == 9
+    for document in documents:
+        errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(document)]
+        assert not errors, (document["name"], errors)
+    bad = {"name": "x", "timeout": "soon", "action": {"type": "static", "bogus": 1}}
+    assert len(list(validator.iter_errors(bad))) >= 2
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=300) | st.builds(
+    lambda keys, values: "\n".join(f"{k}: {v}" for k, v in zip(keys, values, strict=False)),
+    st.lists(st.sampled_from(["name", "action", "type", "methods", "expose", "timeout", "auth",
+                              "input", "rate_limit", "  type", "  body", "- name", "steps"])),
+    st.lists(st.sampled_from(["x", "static", "[GET]", "{type: static}", "{{ a", "5s", "[", "'",
+                              "{$jmespath: 'a['}", "null", "-1", "ping"]))))
+def test_loader_never_crashes_on_arbitrary_text(tmp_path, text):
+    path = tmp_path / "fuzz.yaml"
+    path.write_text(text)
+    try:
+        loaded = load_file(path, settings_for(tmp_path))
+    except FileBroken as exc:
+        assert exc.problems and all(p.file == path and p.reason for p in exc.problems)
+    else:
+        assert loaded and all(d.name for d in loaded)

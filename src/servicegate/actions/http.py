@@ -23,7 +23,7 @@ from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
 from servicegate.actions.subpath import UnsafePath, checked_url, literal_base
-from servicegate.durations import Duration
+from servicegate.definitions.types import Duration
 from servicegate.expressions import Value, compile_text, compile_value, is_literal
 
 log = structlog.get_logger("servicegate.actions.http")

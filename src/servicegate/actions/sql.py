@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
-from servicegate.durations import Duration
+from servicegate.definitions.types import Duration
 from servicegate.expressions import compile_value
 
 log = structlog.get_logger("servicegate.actions.sql")

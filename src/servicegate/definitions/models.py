@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 import servicegate.actions  # noqa: F401 - registers every action type
 from servicegate.actions import registry
 from servicegate.actions.pipeline import PipelineSpec
-from servicegate.durations import Duration
+from servicegate.definitions.types import Duration
 
 RESERVED_NAMES = frozenset({"ping", "identity", "jobs"})
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
