@@ -17,6 +17,7 @@ install: $(STAMP)
 ## Migrate, create the demo client (printed), and serve on http://127.0.0.1:8080
 run: $(STAMP)
 	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} $(BIN)/servicegate demo
+	DEMO_CALLBACK_SECRET=$${DEMO_CALLBACK_SECRET:-demo-callback-secret} \
 	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} exec $(BIN)/servicegate serve
 
 ## The whole test suite (SQLite and PostgreSQL)

@@ -105,3 +105,28 @@ async def gateway(settings: Settings, engine) -> AsyncIterator[Gateway]:
         finally:
             await runtime.stop_background()
             await runtime.http.close()
+
+
+@pytest.fixture
+async def dgw(tmp_path: Path) -> AsyncIterator:
+    """A gateway (SQLite) serving definitions the test writes; `dgw.define(file, yaml)`."""
+    from tests.support.definitions import settings_for, start_gateway
+
+    gw, client = await start_gateway(settings_for(tmp_path))
+    try:
+        yield gw
+    finally:
+        await client.aclose()
+        await gw.runtime.stop()
+
+
+@pytest.fixture
+async def upstream() -> AsyncIterator:
+    """A real HTTP upstream on a free port, recording what it received."""
+    from tests.support.upstream import start_upstream
+
+    server = await start_upstream()
+    try:
+        yield server
+    finally:
+        await server.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from servicegate import logs
-from servicegate.api import admin_clients, health, metrics, oauth, openapi, ping
+from servicegate.api import admin_clients, callback, health, metrics, oauth, openapi, ping, services
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
@@ -37,10 +38,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, metrics]
+    modules = [ping, health, oauth, admin_clients, metrics, services, callback]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
+        # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
+        # the definition routes, which match any name; everything else may follow them.
+        *services.routes(settings.server.base_path),
+        *callback.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
@@ -54,6 +59,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = rt
         if runtime is None:
             await rt.start_background()
+        # Start-up objects (settings, compiled definitions, modules) never become garbage:
+        # keep them out of the collector's way so collections under load stay short.
+        gc.collect()
+        gc.freeze()
         log.info("started", base_path=settings.server.base_path or "/")
         try:
             yield {}

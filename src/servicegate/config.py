@@ -59,6 +59,25 @@ class DatabaseConfig(Section):
 class DefinitionsConfig(Section):
     dir: Path = Path("definitions")
     watch: bool = True
+    # Request headers templates may read, besides each definition's own `context.headers`.
+    context_headers: list[str] = [
+        "accept", "accept-language", "content-type", "user-agent", "x-request-id",
+        "x-correlation-id", "idempotency-key",
+    ]
+    max_upstream_response_bytes: int = Field(16 * 1_048_576, ge=1024)
+
+    @field_validator("context_headers")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [h.strip().lower() for h in value]
+
+
+class NamedDatabase(Section):
+    """A database a `sql` action may use, by name: `[databases.<name>] url = "..."`."""
+
+    url: str
+    pool_size: int = Field(5, ge=1, le=200)
+    statement_timeout: Duration = 5.0
 
 
 class ExternalIssuer(Section):
@@ -133,6 +152,7 @@ class Settings(BaseSettings):
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
     definitions: DefinitionsConfig = DefinitionsConfig()
+    databases: dict[str, NamedDatabase] = {}
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()

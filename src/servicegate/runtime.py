@@ -17,7 +17,9 @@ from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
+from servicegate.definitions.registry import DefinitionRegistry
 from servicegate.storage.clients import ClientStore
+from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
 
 log = structlog.get_logger("servicegate.runtime")
@@ -41,6 +43,8 @@ class Runtime:
     external: ExternalIssuers
     authenticator: Authenticator
     http: aiohttp.ClientSession
+    definitions: DefinitionRegistry
+    databases: NamedDatabases
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
 
     @classmethod
@@ -58,7 +62,11 @@ class Runtime:
         http = outbound_session()
         external.session = http
         authenticator = Authenticator(store, issuer, external, settings.auth.cache_ttl)
-        return cls(settings, engine, store, keyset, issuer, external, authenticator, http)
+        definitions = DefinitionRegistry(settings)
+        definitions.load()
+        databases = NamedDatabases(settings.databases)
+        return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
+                   definitions, databases)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -79,6 +87,8 @@ class Runtime:
 
     async def start_background(self) -> None:
         """Start the background workers this node runs (delivery, jobs, reload...)."""
+        if self.settings.definitions.watch:
+            self.spawn("definitions-watch", self.definitions.watch())
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -90,6 +100,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.stop_background()
         await self.http.close()
+        await self.databases.close()
         await self.engine.dispose()
 
 

@@ -45,8 +45,46 @@ async def ensure_demo_client(settings: Settings, path: Path = DEMO_FILE) -> dict
     return saved
 
 
+DEMO_DATABASE = "demo"
+DEMO_CUSTOMERS = [
+    (1, "Ada Lindqvist", "Lund", 4200.0, 30),
+    (2, "Bertil Nyström", "Malmö", 0.0, 0),
+    (3, "Cecilia Ek", "Lund", 12500.5, 95),
+    (4, "Nordic Widgets AB", "Stockholm", 880.0, 12),
+]
+
+
+async def seed_demo_database(settings: Settings) -> bool:
+    """Create and fill the `customers` table of `[databases.demo]` once; False if unconfigured."""
+    from sqlalchemy import text
+
+    from servicegate.storage.engine import create_engine
+
+    configured = settings.databases.get(DEMO_DATABASE)
+    if configured is None:
+        return False
+    engine = create_engine(configured.url, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(
+                "CREATE TABLE IF NOT EXISTS customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " city TEXT NOT NULL, balance NUMERIC NOT NULL, days_late INTEGER NOT NULL)"))
+            count = (await conn.execute(text("SELECT COUNT(*) FROM customers"))).scalar_one()
+            if count == 0:
+                await conn.execute(
+                    text("INSERT INTO customers (id, name, city, balance, days_late) "
+                         "VALUES (:id, :name, :city, :balance, :days_late)"),
+                    [dict(zip(("id", "name", "city", "balance", "days_late"), row, strict=True))
+                     for row in DEMO_CUSTOMERS],
+                )
+    finally:
+        await engine.dispose()
+    return True
+
+
 def demo(settings: Settings) -> None:
     creds = run(lambda: ensure_demo_client(settings))
+    seeded = run(lambda: seed_demo_database(settings))
     server = settings.server
     base = f"http://{server.host}:{server.port}{server.base_path}"
     console.rule("ServiceGate demo client")
@@ -62,4 +100,7 @@ def demo(settings: Settings) -> None:
         f"{creds['client_secret']}' {base}/oauth2/token",
         highlight=False, soft_wrap=True,
     )
+    if seeded:
+        console.print(f"  curl -H 'X-API-Key: {creds['api_key']}' {base}/services/customers",
+                      highlight=False, soft_wrap=True)
     console.rule()

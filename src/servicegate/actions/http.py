@@ -1,0 +1,287 @@
+"""`http`: forward to an upstream through the process-wide aiohttp session."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import aiohttp
+import orjson
+import structlog
+from multidict import CIMultiDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+from yarl import URL
+
+from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
+from servicegate.actions.errors import action_problem
+from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
+from servicegate.actions.registry import register
+from servicegate.actions.subpath import UnsafePath, checked_url, literal_base
+from servicegate.definitions.types import Duration
+from servicegate.expressions import Value, compile_text, compile_value, is_literal
+
+log = structlog.get_logger("servicegate.actions.http")
+
+Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+DEFAULT_FORWARD = ("accept", "accept-language", "content-type")
+_SUBPATH_ONLY = re.compile(r"^(?P<prefix>https?://[^{}%]+/)\{\{\s*subpath\s*\}\}(?P<suffix>[^{}%]*)$")
+_NOT_PASSED_BACK = frozenset({
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "content-length", "content-encoding", "content-type", "date",
+    "server", "x-request-id",
+})
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HeadersSpec(Strict):
+    forward: list[str] = Field(default_factory=list,
+                               description="Request headers passed to the upstream "
+                               "(besides accept, accept-language, content-type)")
+    set: dict[str, str] = Field(default_factory=dict, description="Headers injected (templated)")
+
+    @field_validator("forward")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not a valid header name")
+        return [name.lower() for name in value]
+
+
+class RetrySpec(Strict):
+    attempts: int = Field(2, ge=0, le=10, description="Retries after the first attempt")
+    backoff: Duration = Field(0.1, description="First wait; doubles with jitter")
+    max_backoff: Duration = 2.0
+    on_status: list[int] = Field(default_factory=lambda: [502, 503, 504])
+
+
+class ResponseSpec(Strict):
+    status: Any = Field(None, description="Status to answer (default: the upstream's)")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = Field(None, description="Mapping over `response` (status, headers, body) "
+                      "and the context; default: the upstream body")
+
+
+class HttpSpec(ActionSpec):
+    """Forward the request to an upstream URL."""
+
+    type: Literal["http"]
+    url: str = Field(description="Upstream URL; may use {{ subpath }} (safely encoded)")
+    method: Method | None = Field(None, description="Default: the incoming method")
+    headers: HeadersSpec = Field(default_factory=HeadersSpec)
+    query: Literal["passthrough", "none"] | dict[str, Any] = "passthrough"
+    body: Any = Field("passthrough", description="`passthrough`, `none`, or a JSON mapping")
+    timeout: Duration = 10.0
+    retries: int | RetrySpec = Field(0, description="Retries for idempotent methods only")
+    response: Literal["passthrough"] | ResponseSpec = "passthrough"
+
+    @field_validator("url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "{{")):
+            raise ValueError("must be an absolute http:// or https:// URL (a template may "
+                             "start with {{ env.X }})")
+        return value
+
+
+class UpstreamFailed(Exception):
+    def __init__(self, kind: Literal["unreachable", "timeout", "status"], detail: str,
+                 result: ActionResult | None = None) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.result = result
+
+
+class HttpAction(Action):
+    def __init__(self, spec: HttpSpec, ctx: BuildContext, where: str) -> None:
+        self.definition = ctx.definition
+        self.url = compile_text(spec.url, f"{where}.url")
+        self.base = literal_base(spec.url)
+        self.literal_url = checked_url(spec.url, None) if is_literal(self.url) else None
+        # The common `http://host/base/{{ subpath }}` needs no template engine: the sub-path
+        # segments were validated and re-encoded when the request came in.
+        self.subpath_join: tuple[str, str] | None = None
+        simple = _SUBPATH_ONLY.match(spec.url)
+        if simple and self.base is not None:
+            self.subpath_join = (simple.group("prefix"), simple.group("suffix"))
+            checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)
+        self.method = spec.method
+        self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
+        self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
+        self.query: str | Value = (spec.query if isinstance(spec.query, str)
+                                   else compile_value(spec.query, f"{where}.query"))
+        self.body: str | Value = (spec.body if spec.body in ("passthrough", "none")
+                                  else compile_value(spec.body, f"{where}.body"))
+        self.timeout = aiohttp.ClientTimeout(total=spec.timeout)
+        self.timeout_seconds = spec.timeout
+        retry = RetrySpec(attempts=spec.retries) if isinstance(spec.retries, int) else spec.retries
+        self.retry = retry if retry.attempts > 0 else None
+        self.max_seconds = spec.timeout if self.retry is None else None
+        self.max_bytes = ctx.settings.definitions.max_upstream_response_bytes
+        self.response: ResponseSpec | None = None
+        if isinstance(spec.response, ResponseSpec):
+            self.response = spec.response
+            self.r_status = compile_value(spec.response.status, f"{where}.response.status")
+            self.r_headers = compile_headers(spec.response.headers, f"{where}.response.headers")
+            self.r_body = (compile_value(spec.response.body, f"{where}.response.body")
+                           if "body" in spec.response.model_fields_set else None)
+
+    def captured_headers(self) -> set[str]:
+        return set(self.forward)
+
+    async def run(self, invocation: Invocation) -> ActionResult:
+        ctx = invocation.context
+        if self.literal_url is not None:
+            url = self.literal_url
+        elif self.subpath_join is not None:
+            prefix, suffix = self.subpath_join
+            url = URL(prefix + ctx.subpath + suffix, encoded=True)
+        else:
+            try:
+                url = checked_url(str(self.url.render(invocation.variables)), self.base)
+            except UnsafePath as exc:
+                raise action_problem(400, f"definition {self.definition!r} refused the upstream "
+                                     f"URL: {exc}", self.definition) from None
+        method = self.method or ctx.method
+        headers = CIMultiDict[str]()
+        for name in self.forward:
+            value = ctx.headers.get(name)
+            if value is not None:
+                headers[name] = value
+        if self.set_headers:
+            headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
+        if ctx.request_id:
+            headers["X-Request-Id"] = ctx.request_id
+        params = self._params(invocation)
+        data = self._body(invocation, headers)
+        result = await self._send(invocation.runtime.http, method, url, headers, params, data)
+        if self.response is None:
+            return result
+        return self._mapped(result, invocation.variables)
+
+    def _params(self, invocation: Invocation) -> list[tuple[str, str]] | None:
+        if self.query == "none":
+            return None
+        if self.query == "passthrough":
+            return list(invocation.context.query) or None
+        assert isinstance(self.query, Value)
+        rendered = self.query.render(invocation.variables)
+        if not isinstance(rendered, dict):
+            raise action_problem(500, f"definition {self.definition!r}: query mapping must "
+                                 "produce an object", self.definition)
+        params: list[tuple[str, str]] = []
+        for key, value in rendered.items():
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None:
+                    params.append((key, _scalar(item)))
+        return params
+
+    def _body(self, invocation: Invocation, headers: CIMultiDict[str]) -> bytes | None:
+        if self.body == "none":
+            headers.popall("content-type", None)
+            return None
+        if self.body == "passthrough":
+            raw = invocation.context.raw_body
+            return raw or None
+        assert isinstance(self.body, Value)
+        headers["Content-Type"] = "application/json"
+        return orjson.dumps(self.body.render(invocation.variables))
+
+    async def _send(self, session: aiohttp.ClientSession, method: str, url: Any, headers: CIMultiDict[str],
+                    params: list[tuple[str, str]] | None, data: bytes | None) -> ActionResult:
+        retry = self.retry if method in IDEMPOTENT else None
+        try:
+            if retry is None:
+                return await self._attempt(session, method, url, headers, params, data, ())
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(retry.attempts + 1),
+                wait=wait_exponential_jitter(multiplier=retry.backoff, max=retry.max_backoff,
+                                             jitter=retry.backoff),
+                retry=retry_if_exception_type(UpstreamFailed),
+                reraise=True,
+            ):
+                with attempt:
+                    return await self._attempt(session, method, url, headers, params, data,
+                                               retry.on_status)
+        except UpstreamFailed as exc:
+            if exc.kind == "status" and exc.result is not None:
+                return exc.result  # retries exhausted: answer what the upstream said
+            status = 504 if exc.kind == "timeout" else 502
+            raise action_problem(status, f"definition {self.definition!r}: {exc}",
+                                 self.definition, upstream=str(url.origin())) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _attempt(self, session: aiohttp.ClientSession, method: str, url: Any, headers: CIMultiDict[str],
+                       params: list[tuple[str, str]] | None, data: bytes | None,
+                       retry_statuses: Any) -> ActionResult:
+        try:
+            async with session.request(method, url, headers=headers, params=params, data=data,
+                                       timeout=self.timeout, allow_redirects=False) as resp:
+                length = resp.content_length
+                if length is not None:
+                    if length > self.max_bytes:
+                        raise UpstreamFailed("unreachable", f"upstream response of {length} "
+                                             "bytes exceeds the limit")
+                    raw = await resp.read()
+                else:
+                    raw = await self._read_capped(resp)
+                result = ActionResult(
+                    resp.status,
+                    {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_PASSED_BACK},
+                    raw=raw,
+                    media_type=resp.headers.get("Content-Type"),
+                )
+        except TimeoutError:
+            raise UpstreamFailed("timeout", f"upstream did not answer within "
+                                 f"{self.timeout_seconds:g}s") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamFailed("unreachable", f"upstream unreachable "
+                                 f"({type(exc).__name__})") from None
+        if resp.status in retry_statuses:
+            raise UpstreamFailed("status", f"upstream answered {resp.status}", result)
+        return result
+
+    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in resp.content.iter_chunked(65536):
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise UpstreamFailed("unreachable", "upstream response exceeds the limit")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _mapped(self, result: ActionResult, variables: dict[str, Any]) -> ActionResult:
+        scope = {**variables, "response": result.as_variables()}
+        status = self.r_status.render(scope)
+        headers = render_headers(self.r_headers, scope, self.definition) if self.r_headers else {}
+        if self.r_body is None:
+            return ActionResult(int(status or result.status), {**result.headers, **headers},
+                                raw=result.raw, media_type=result.media_type)
+        try:
+            code = int(status) if status is not None else result.status
+        except (TypeError, ValueError):
+            raise action_problem(500, f"definition {self.definition!r}: response.status must "
+                                 "be a number", self.definition) from None
+        return ActionResult(code, headers, self.r_body.render(scope))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+TYPE = register(ActionType("http", HttpSpec, HttpAction))

@@ -1,0 +1,48 @@
+"""`invoke(definition, context, runtime)`: run a definition's action once, independent of HTTP.
+
+The services and callback endpoints call it; a job worker can rebuild the context from JSON
+and call it the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import structlog
+from jinja2 import TemplateError
+
+from servicegate.actions.base import ActionResult, Invocation
+from servicegate.actions.context import InvocationContext
+from servicegate.actions.errors import action_problem
+from servicegate.expressions import TemplateFailure
+
+if TYPE_CHECKING:
+    from servicegate.definitions.compiled import CompiledDefinition
+    from servicegate.runtime import Runtime
+
+log = structlog.get_logger("servicegate.invoke")
+
+
+async def invoke(definition: CompiledDefinition, context: InvocationContext,
+                 runtime: Runtime) -> ActionResult:
+    invocation = Invocation(definition.name, context, runtime, definition.env_names)
+    try:
+        bound = definition.action.max_seconds
+        if bound is not None and bound <= definition.timeout:
+            return await definition.action.run(invocation)
+        async with asyncio.timeout(definition.timeout):
+            return await definition.action.run(invocation)
+    except TimeoutError:
+        raise action_problem(
+            504, f"definition {definition.name!r} did not finish within {definition.timeout:g}s",
+            definition.name) from None
+    except TemplateFailure as exc:
+        # The cause names the template location, never the values it was rendering.
+        # Only Jinja's own messages are logged: they name variables, never their values.
+        message = str(exc.cause)[:300] if isinstance(exc.cause, TemplateError) else None
+        log.error("template_failed", definition=definition.name, where=exc.where,
+                  error=type(exc.cause).__name__, message=message, trace_id=context.request_id)
+        raise action_problem(
+            500, f"a template or expression failed in definition {definition.name!r} "
+            f"({exc.where}); quote the traceId", definition.name, where=exc.where) from None

@@ -1,0 +1,115 @@
+"""/services/{name} and /services/{name}/{subPath...}: invoke a service definition."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.actions.invoke import invoke
+from servicegate.auth.principal import Principal
+from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.runtime import runtime_of
+from servicegate.web.dispatch import check_input, check_method, count, rate_limit, respond
+from servicegate.web.guard import authenticate, require_scopes
+from servicegate.web.invocation import (
+    async_flag,
+    build_context,
+    query_pairs,
+    read_body,
+    subpath_segments,
+)
+from servicegate.web.problems import ProblemError
+from servicegate.web.routing import Route
+
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def routes(base_path: str = "") -> list[Route]:
+    depth = len([s for s in base_path.split("/") if s]) + 2
+
+    async def service(request: Request) -> Response:
+        runtime = runtime_of(request)
+        principal = await authenticate(request)
+        name = request.path_params["name"]
+        definition = runtime.definitions.get(name)
+        if definition is None or "services" not in definition.expose:
+            raise ProblemError(404, f"no service definition named {name!r}")
+        try:
+            response = await _invoke(request, definition, principal, depth)
+        except ProblemError as exc:
+            count(name, "services", exc.status)
+            raise
+        count(name, "services", response.status_code)
+        return response
+
+    return [
+        Route("/services/{name}", service, methods=METHODS),
+        Route("/services/{name}/{subpath:path}", service, methods=METHODS),
+    ]
+
+
+async def _invoke(request: Request, definition: CompiledDefinition, principal: Principal,
+                  depth: int) -> Response:
+    """Everything after the definition is known (counted per definition by the caller)."""
+    name = definition.name
+    require_scopes(principal, f"services:{name}", *definition.scopes)
+    check_method(definition, request.method)
+    run_async, query = async_flag(query_pairs(request))
+    if run_async and definition.async_mode == "forbidden":
+        raise ProblemError(400, f"definition {name!r} does not allow asynchronous "
+                           "invocation", definition=name)
+    if run_async or definition.async_mode == "always":
+        raise ProblemError(501, "asynchronous invocation is not available yet",
+                           definition=name)
+    limit_headers = rate_limit(definition, principal.client_id)
+    segments = subpath_segments(request, depth)
+    raw, body, _ = await read_body(request, definition, any_type=False)
+    check_input(definition, body)
+    context = build_context(request, definition, "services", principal, segments, query,
+                            raw, body, None)
+    result = await invoke(definition, context, runtime_of(request))
+    return respond(result, limit_headers)
+
+
+_RESPONSES = {
+    "200": {"description": "What the definition's action produced"},
+    "400": {"$ref": "#/components/responses/Problem"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Problem"},
+    "404": {"$ref": "#/components/responses/Problem"},
+    "405": {"$ref": "#/components/responses/Problem"},
+    "413": {"$ref": "#/components/responses/Problem"},
+    "429": {"$ref": "#/components/responses/Problem"},
+    "502": {"$ref": "#/components/responses/Problem"},
+    "504": {"$ref": "#/components/responses/Problem"},
+}
+_PARAMS = [
+    {"name": "serviceDefinition", "in": "path", "required": True, "schema": {"type": "string"}},
+    {"name": "async", "in": "query", "required": False,
+     "schema": {"type": "string", "enum": ["true", "false", "1", "0"]}},
+]
+
+
+def _operation(method: str, sub: bool) -> dict:
+    params = list(_PARAMS)
+    if sub:
+        params.append({"name": "subPath", "in": "path", "required": True,
+                       "schema": {"type": "string"}})
+    op: dict = {
+        "tags": ["Services"],
+        "summary": "Invokes a custom action based on a service definition",
+        "security": [{"oauth2apikey": []}],
+        "parameters": params,
+        "responses": _RESPONSES,
+    }
+    if method in ("post", "put", "patch", "delete"):
+        op["requestBody"] = {"required": False,
+                             "content": {"application/json": {"schema": {}}}}
+    return op
+
+
+OPENAPI = {
+    path: {m.lower(): _operation(m.lower(), sub) for m in METHODS}
+    for path, sub in (("/services/{serviceDefinition}", False),
+                      ("/services/{serviceDefinition}/{subPath}", True))
+}

@@ -1,0 +1,97 @@
+"""A definition ready to serve: action, schema, limiter and verifier compiled once per load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from servicegate.actions import registry
+from servicegate.actions.base import Action, BuildContext
+from servicegate.config import Settings
+from servicegate.definitions.models import Definition
+from servicegate.ratelimit import TokenBuckets
+from servicegate.signatures import Verifier, build_verifier
+
+
+@dataclass(slots=True)
+class CompiledDefinition:
+    spec: Definition
+    name: str
+    expose: frozenset[str]
+    methods: frozenset[str]
+    allow: str
+    scopes: tuple[str, ...]
+    action: Action
+    validator: Draft202012Validator | None
+    max_bytes: int | None
+    limiter: TokenBuckets | None
+    verifier: Verifier | None
+    captured_headers: frozenset[str]
+    captured_header_bytes: frozenset[bytes]
+    env_names: tuple[str, ...]
+    timeout: float
+    source: Path | None = None
+    line: int | None = None
+
+    @property
+    def async_mode(self) -> str:
+        return self.spec.async_
+
+    @property
+    def auth_mode(self) -> str:
+        return self.spec.auth.mode
+
+    def input_errors(self, body: Any) -> list[dict[str, str]]:
+        if self.validator is None:
+            return []
+        errors = []
+        for error in sorted(self.validator.iter_errors(body), key=lambda e: list(e.path)):
+            pointer = "".join(
+                "/" + str(p).replace("~", "~0").replace("/", "~1") for p in error.absolute_path
+            )
+            errors.append({"pointer": pointer, "message": error.message})
+        return errors
+
+
+def compile_definition(spec: Definition, settings: Settings, source: Path | None = None,
+                       line: int | None = None) -> CompiledDefinition:
+    """Raise ValueError whose message starts with the dotted location of the problem."""
+    validator = None
+    if spec.input.schema_ is not None:
+        try:
+            Draft202012Validator.check_schema(spec.input.schema_)
+        except SchemaError as exc:
+            raise ValueError(f"input.schema: not a valid JSON Schema: {exc.message}") from None
+        validator = Draft202012Validator(spec.input.schema_,
+                                         format_checker=Draft202012Validator.FORMAT_CHECKER)
+    ctx = BuildContext(settings=settings, definition=spec.name,
+                       directory=source.parent if source else None)
+    action = registry.build(spec.action, ctx, "action")
+    methods = frozenset(spec.methods)
+    limiter = (TokenBuckets(spec.rate_limit.requests, spec.rate_limit.per)
+               if spec.rate_limit else None)
+    captured = {*settings.definitions.context_headers, *spec.context.headers,
+                *action.captured_headers()}
+    return CompiledDefinition(
+        spec=spec,
+        name=spec.name,
+        expose=frozenset(spec.expose),
+        methods=methods,
+        allow=", ".join(m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if m in methods),
+        scopes=tuple(spec.auth.scopes),
+        action=action,
+        validator=validator,
+        max_bytes=spec.input.max_bytes,
+        limiter=limiter,
+        verifier=build_verifier(spec.auth.signature) if spec.auth.signature else None,
+        captured_headers=frozenset(captured),
+        captured_header_bytes=frozenset(h.encode("latin-1") for h in captured),
+        env_names=tuple(spec.context.env),
+        timeout=spec.timeout,
+        source=source,
+        line=line,
+    )

@@ -1,0 +1,229 @@
+"""Compile definition values into render-ready trees; render them against an invocation's variables."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+from urllib.parse import quote
+
+import jmespath
+import jmespath.exceptions
+import orjson
+from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+_WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
+JMESPATH_KEY = "$jmespath"
+
+
+class ExpressionError(ValueError):
+    """A template or expression that does not compile (reported at load time)."""
+
+
+class TemplateFailure(Exception):
+    """A template or expression that failed while rendering (a 500 naming the definition)."""
+
+    def __init__(self, where: str, cause: BaseException) -> None:
+        super().__init__(f"{where}: {type(cause).__name__}: {cause}")
+        self.where = where
+        self.cause = cause
+
+
+def _tojson(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def _b64encode(value: str | bytes) -> str:
+    raw = value.encode() if isinstance(value, str) else value
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _urlquote(value: Any) -> str:
+    return quote(str(value), safe="")
+
+
+def _environment() -> ImmutableSandboxedEnvironment:
+    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+                                        keep_trailing_newline=True)
+    env.filters["tojson"] = _tojson
+    env.filters["b64encode"] = _b64encode
+    env.filters["urlquote"] = _urlquote
+    env.policies["json.dumps_function"] = _tojson
+    return env
+
+
+ENV = _environment()
+
+
+class Value:
+    """A compiled value: `render(vars)` produces the JSON value for one invocation."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def render(self, variables: dict[str, Any]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class Literal(Value):
+    __slots__ = ("value",)
+
+    def __init__(self, where: str, value: Any) -> None:
+        super().__init__(where)
+        self.value = value
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        return self.value
+
+
+class NativeExpression(Value):
+    __slots__ = ("expr",)
+
+    def __init__(self, where: str, source: str) -> None:
+        super().__init__(where)
+        try:
+            self.expr = ENV.compile_expression(source, undefined_to_none=False)
+        except TemplateError as exc:
+            raise ExpressionError(f"{where}: invalid expression {{{{{source}}}}}: {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        try:
+            result = self.expr(**variables)
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+            return result
+        except Exception as exc:
+            raise TemplateFailure(self.where, exc) from exc
+
+
+class TextTemplate(Value):
+    __slots__ = ("template",)
+
+    def __init__(self, where: str, source: str) -> None:
+        super().__init__(where)
+        try:
+            self.template = ENV.from_string(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{where}: invalid template: {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        try:
+            return self.template.render(variables)
+        except Exception as exc:
+            raise TemplateFailure(self.where, exc) from exc
+
+
+class JmesPath(Value):
+    __slots__ = ("compiled",)
+
+    def __init__(self, where: str, source: Any) -> None:
+        super().__init__(where)
+        if not isinstance(source, str) or not source.strip():
+            raise ExpressionError(f"{where}: {JMESPATH_KEY} needs an expression string")
+        try:
+            self.compiled = jmespath.compile(source)
+        except jmespath.exceptions.JMESPathError as exc:
+            raise ExpressionError(f"{where}: invalid JMESPath {source!r}: {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        try:
+            return self.compiled.search(variables)
+        except Exception as exc:
+            raise TemplateFailure(self.where, exc) from exc
+
+
+class MappingValue(Value):
+    __slots__ = ("items",)
+
+    def __init__(self, where: str, items: list[tuple[str, Value]]) -> None:
+        super().__init__(where)
+        self.items = items
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        return {key: value.render(variables) for key, value in self.items}
+
+
+class ListValue(Value):
+    __slots__ = ("values",)
+
+    def __init__(self, where: str, values: list[Value]) -> None:
+        super().__init__(where)
+        self.values = values
+
+    def render(self, variables: dict[str, Any]) -> Any:
+        return [value.render(variables) for value in self.values]
+
+
+def _is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def compile_value(value: Any, where: str) -> Value:
+    """Compile a YAML value; ExpressionError names `where` (e.g. `action.body.id`)."""
+    if isinstance(value, str):
+        whole = _WHOLE_EXPRESSION.match(value.strip())
+        if whole and "{%" not in value:
+            return NativeExpression(where, whole.group("expr"))
+        if _is_template(value):
+            return TextTemplate(where, value)
+        return Literal(where, value)
+    if isinstance(value, dict):
+        if JMESPATH_KEY in value:
+            if len(value) != 1:
+                raise ExpressionError(f"{where}: an object with {JMESPATH_KEY} has no other keys")
+            return JmesPath(where, value[JMESPATH_KEY])
+        items = [(str(k), compile_value(v, f"{where}.{k}")) for k, v in value.items()]
+        if all(isinstance(v, Literal) for _, v in items):
+            return Literal(where, value)
+        return MappingValue(where, items)
+    if isinstance(value, list):
+        values = [compile_value(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        if all(isinstance(v, Literal) for v in values):
+            return Literal(where, value)
+        return ListValue(where, values)
+    return Literal(where, value)
+
+
+def compile_text(value: str, where: str) -> Value:
+    """A value that always renders to a string (URLs, header values)."""
+    if _is_template(value):
+        return TextTemplate(where, value)
+    return Literal(where, value)
+
+
+def is_literal(value: Value) -> bool:
+    return isinstance(value, Literal)
+
+
+class Condition:
+    """A `when:` condition: a Jinja expression without braces, true or false."""
+
+    __slots__ = ("expr", "source", "where")
+
+    def __init__(self, source: str, where: str) -> None:
+        self.source = source
+        self.where = where
+        text = source.strip()
+        whole = _WHOLE_EXPRESSION.match(text)
+        if whole:
+            text = whole.group("expr")
+        try:
+            self.expr = ENV.compile_expression(text, undefined_to_none=False)
+        except TemplateError as exc:
+            raise ExpressionError(f"{where}: invalid condition {source!r}: {exc}") from None
+
+    def holds(self, variables: dict[str, Any]) -> bool:
+        try:
+            result = self.expr(**variables)
+            if isinstance(result, Undefined):
+                result._fail_with_undefined_error()
+            return bool(result)
+        except Exception as exc:
+            raise TemplateFailure(self.where, exc) from exc
+
+
+def compile_condition(source: str, where: str) -> Condition:
+    return Condition(source, where)

@@ -1,0 +1,71 @@
+"""Steps the services and callback endpoints share around `invoke`: limits, input, the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter
+from starlette.responses import Response
+
+from servicegate.actions.base import ActionResult
+from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import EMPTY_OBJECT, dumps
+
+_NO_BODY = frozenset({204, 304})
+
+INVOCATIONS = Counter("servicegate_definition_requests_total",
+                      "Requests that reached a service definition, by answer status",
+                      ["definition", "via", "status"])
+_counters: dict[tuple[str, str, int], Any] = {}
+
+
+def count(definition: str, via: str, status: int) -> None:
+    key = (definition, via, status)
+    child = _counters.get(key)
+    if child is None:
+        child = _counters[key] = INVOCATIONS.labels(definition, via, str(status))
+    child.inc()
+
+
+def check_method(definition: CompiledDefinition, method: str) -> None:
+    if method not in definition.methods:
+        raise ProblemError(405, f"{method} is not allowed by definition {definition.name!r}; "
+                           f"allowed: {definition.allow}", headers={"Allow": definition.allow},
+                           definition=definition.name)
+
+
+def rate_limit(definition: CompiledDefinition, key: str) -> dict[str, str]:
+    """The RateLimit-* headers for this answer; raise 429 when the bucket is empty."""
+    if definition.limiter is None:
+        return {}
+    decision = definition.limiter.take(key)
+    headers = decision.headers()
+    if not decision.allowed:
+        raise ProblemError(429, f"rate limit of definition {definition.name!r} exceeded; retry "
+                           f"in {decision.retry_after}s", headers=headers,
+                           definition=definition.name)
+    return headers
+
+
+def check_input(definition: CompiledDefinition, body: Any) -> None:
+    if definition.validator is None:
+        return
+    errors = definition.input_errors(body)
+    if errors:
+        raise ProblemError(
+            400, f"the request body does not match the input schema of {definition.name!r} "
+            f"({len(errors)} error{'s' if len(errors) > 1 else ''})",
+            title="Validation failed", errors=errors, definition=definition.name)
+
+
+def respond(result: ActionResult, extra_headers: dict[str, str]) -> Response:
+    headers = {**result.headers, **extra_headers} if extra_headers else result.headers
+    if result.status in _NO_BODY:
+        return Response(status_code=result.status, headers=headers)
+    if result.raw is not None:
+        return Response(result.raw, status_code=result.status, headers=headers,
+                        media_type=result.media_type or "application/octet-stream")
+    body = EMPTY_OBJECT if result.body is None else dumps(result.body)
+    return Response(body, status_code=result.status, headers=headers,
+                    media_type="application/json")

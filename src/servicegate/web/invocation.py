@@ -1,0 +1,126 @@
+"""Turn an HTTP request into an `InvocationContext` (the only place that knows Starlette)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.requests import Request
+
+from servicegate.actions.context import InvocationContext, Via
+from servicegate.actions.subpath import UnsafePath, split_raw
+from servicegate.auth.principal import Principal
+from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.web.problems import ProblemError
+
+_TRUE = ("true", "1")
+_FALSE = ("false", "0")
+
+
+def async_flag(query: list[tuple[str, str]]) -> tuple[bool | None, list[tuple[str, str]]]:
+    """Take `async` out of the query: (its value or None, the rest for the action)."""
+    flag: bool | None = None
+    rest = []
+    for key, value in query:
+        if key != "async":
+            rest.append((key, value))
+            continue
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            flag = True
+        elif lowered in _FALSE:
+            flag = False
+        else:
+            raise ProblemError(400, f"query parameter async must be true, false, 1 or 0, "
+                               f"not {value[:40]!r}")
+    return flag, rest
+
+
+def subpath_segments(request: Request, prefix_segments: int) -> list[str]:
+    """Decoded sub-path segments after `/<group>/<name>`, from the raw (undecoded) path."""
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    text = raw.decode("latin-1").split("?", 1)[0]
+    pieces = text.split("/")[1 + prefix_segments:]
+    try:
+        return split_raw("/".join(pieces))
+    except UnsafePath as exc:
+        raise ProblemError(400, f"the sub-path is not allowed: {exc}") from None
+
+
+def query_pairs(request: Request) -> list[tuple[str, str]]:
+    raw = request.scope.get("query_string", b"")
+    if not raw:
+        return []
+    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+
+
+def _media_type(request: Request) -> str | None:
+    value = request.headers.get("content-type")
+    return value.split(";", 1)[0].strip().lower() if value else None
+
+
+async def read_body(request: Request, definition: CompiledDefinition, *, any_type: bool
+                    ) -> tuple[bytes, Any, dict[str, str] | None]:
+    """The raw bytes, the parsed value (JSON, or form values for callbacks), the form."""
+    if not _may_have_body(request):
+        return b"", None, None
+    raw = await request.body()
+    if definition.max_bytes is not None and len(raw) > definition.max_bytes:
+        raise ProblemError(413, f"request body exceeds the limit of {definition.max_bytes} bytes "
+                           f"for definition {definition.name!r}", limit=definition.max_bytes)
+    if not raw.strip():
+        return raw, None, None
+    media = _media_type(request)
+    if any_type:
+        if media == "application/x-www-form-urlencoded":
+            try:
+                form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return raw, None, None  # still available raw, as any other body
+            return raw, form, form
+        if not (media and (media == "application/json" or media.endswith("+json"))):
+            return raw, None, None
+    try:
+        return raw, orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        raise ProblemError(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
+
+
+def _may_have_body(request: Request) -> bool:
+    for name, value in request.scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+def build_context(request: Request, definition: CompiledDefinition, via: Via,
+                  principal: Principal | None, segments: list[str],
+                  query: list[tuple[str, str]], raw: bytes, body: Any,
+                  form: dict[str, str] | None) -> InvocationContext:
+    wanted = definition.captured_header_bytes
+    headers: dict[str, str] = {}
+    content_type = None
+    for raw_name, raw_value in request.scope["headers"]:  # ASGI names are lowercase bytes
+        if raw_name in wanted:
+            name = raw_name.decode("latin-1")
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+            if raw_name == b"content-type":
+                content_type = value
+        elif raw_name == b"content-type":
+            content_type = raw_value.decode("latin-1")
+    return InvocationContext(
+        definition=definition.name,
+        via=via,
+        method=request.method,
+        segments=segments,
+        query=query,
+        headers=headers,
+        body=body,
+        raw_body=raw,
+        content_type=content_type,
+        form=form,
+        principal=principal.as_context() if principal else None,
+        request_id=request.scope.get("state", {}).get("request_id", ""),
+    )

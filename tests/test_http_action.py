@@ -1,0 +1,162 @@
+"""The `http` action against a real upstream on a free port."""
+
+import pytest
+
+from tests.support.processes import free_port
+from tests.support.upstream import last
+from tests.test_auth_api import assert_problem
+
+
+def proxy(url: str, extra: str = "", name: str = "proxy", methods: str = "[GET, POST, PUT, DELETE]"):
+    return f"""
+name: {name}
+methods: {methods}
+action:
+  type: http
+  url: "{url}"
+{extra}
+"""
+
+
+async def test_forwards_subpath_query_body_and_request_id(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/api/{{{{ subpath }}}}", """
+  headers:
+    forward: [X-Tenant]
+    set: {Authorization: "Bearer {{ env.SG_UPSTREAM_TOKEN }}", X-Caller: "{{ principal.name }}"}
+""").replace("action:", "context: {env: [SG_UPSTREAM_TOKEN]}\naction:"))
+    r = await dgw.call("POST", "/services/proxy/customers/a%20b?x=1&x=2",
+                       json={"k": "v"},
+                       headers={"X-Request-Id": "req-123", "X-Tenant": "t1", "X-Secret": "s",
+                                "Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.method == "POST"
+    assert got.raw_path == "/api/customers/a%20b"
+    assert got.query == [("x", "1"), ("x", "2")]
+    assert got.body == b'{"k":"v"}'
+    assert got.headers["X-Request-Id"] == "req-123"
+    assert got.headers["X-Tenant"] == "t1"
+    assert got.headers["X-Caller"] == "caller"
+    assert got.headers["Authorization"] == "Bearer None"
+    assert "X-Secret" not in got.headers and "X-API-Key" not in got.headers
+    assert r.headers["x-upstream"] == "yes"
+    assert r.headers["x-request-id"] == "req-123"
+
+
+async def test_passthrough_status_and_non_json_body(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}"))
+    r = await dgw.call("GET", "/services/proxy/text")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/xml")
+    assert r.text == "<ok/>"
+    r = await dgw.call("GET", "/services/proxy/fail")
+    assert r.status_code == 500 and r.json() == {"error": "boom"}
+
+
+async def test_response_mapping_with_jmespath(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/items", """
+  method: GET
+  query: {page: "{{ query.p | default(1) }}", fixed: literal}
+  body: none
+  response:
+    status: 203
+    headers: {X-Total: "{{ response.body.total }}"}
+    body:
+      names: {$jmespath: "response.body.items[*].name"}
+      first: {$jmespath: "response.body.items[0].{id: id}"}
+"""))
+    r = await dgw.call("POST", "/services/proxy?p=3&ignored=1", json={"x": 1})
+    assert r.status_code == 203
+    assert r.headers["x-total"] == "3"
+    assert r.json() == {"names": ["n0", "n1", "n2"], "first": {"id": 0}}
+    got = last(upstream)
+    assert got.method == "GET" and got.body == b""
+    assert sorted(got.query) == [("fixed", "literal"), ("page", "3")]
+
+
+async def test_unreachable_upstream_502_names_definition(dgw):
+    port = free_port()
+    await dgw.define("p.yaml", proxy(f"http://127.0.0.1:{port}/x"))
+    body = assert_problem(await dgw.call("GET", "/services/proxy"), 502)
+    assert body["definition"] == "proxy" and "proxy" in body["detail"]
+
+
+async def test_connection_closed_by_upstream_502(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/close"))
+    assert_problem(await dgw.call("GET", "/services/proxy"), 502)
+
+
+async def test_slow_upstream_504(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/slow?s=1", "  timeout: 200ms\n  query: none"))
+    body = assert_problem(await dgw.call("GET", "/services/proxy"), 504)
+    assert body["definition"] == "proxy"
+
+
+async def test_definition_timeout_504(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/slow?s=1", "  query: none")
+                     .replace("methods:", "timeout: 200ms\nmethods:"))
+    body = assert_problem(await dgw.call("GET", "/services/proxy"), 504)
+    assert "200ms" not in body["detail"] and "0.2s" in body["detail"]
+
+
+async def test_retries_idempotent_methods_only(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/flaky",
+                                     "  retries: {attempts: 2, backoff: 10ms}"))
+    upstream.flaky_failures = 2
+    r = await dgw.call("GET", "/services/proxy")
+    assert r.status_code == 200 and r.json() == {"ok": True}
+    assert len(upstream.received) == 3
+    upstream.received.clear()
+    upstream.flaky_failures = 1
+    r = await dgw.call("POST", "/services/proxy", json={})
+    assert r.status_code == 503
+    assert len(upstream.received) == 1
+
+
+async def test_retries_exhausted_answers_upstream_status(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/flaky",
+                                     "  retries: {attempts: 1, backoff: 10ms}"))
+    upstream.flaky_failures = 5
+    r = await dgw.call("GET", "/services/proxy")
+    assert r.status_code == 503 and len(upstream.received) == 2
+
+
+@pytest.mark.parametrize("value", ["../admin", "%2e%2e/admin", "a/../../admin",
+                                   "http://evil.example/", "//evil.example/x"])
+async def test_templated_values_cannot_leave_the_base(dgw, upstream, value):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/api/{{{{ query.id }}}}", "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"id": value})
+    if r.status_code == 200:
+        assert last(upstream).raw_path.startswith("/api/")
+        assert ".." not in last(upstream).path
+    else:
+        assert_problem(r, 400)
+
+
+async def test_subpath_traversal_never_reaches_upstream(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/api/{{{{ subpath }}}}"))
+    for path in ("/services/proxy/..%2F..%2Fsecret", "/services/proxy/%2E%2E/secret",
+                 "/services/proxy/a%2Fb"):
+        assert_problem(await dgw.call("GET", path), 400)
+    assert upstream.received == []
+
+
+async def test_crlf_in_injected_header_not_sent(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/x", """
+  headers:
+    set: {X-Id: "{{ query.id }}"}
+"""))
+    r = await dgw.call("GET", "/services/proxy", params={"id": "a\r\nX-Evil: 1"})
+    assert_problem(r, 400)
+    assert upstream.received == []
+
+
+@pytest.mark.parametrize("chunked", ["", "1"])
+async def test_large_bodies_pass_whole_and_oversized_are_refused(dgw, upstream, chunked):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/big"))
+    r = await dgw.call("GET", f"/services/proxy?size=300000&chunked={chunked}")
+    assert r.status_code == 200 and len(r.content) == 300000
+    assert r.content[:256] == bytes(range(256)) and r.content[-1] == (300000 - 1) % 256
+    limit = dgw.runtime.settings.definitions.max_upstream_response_bytes
+    r = await dgw.call("GET", f"/services/proxy?size={limit + 10}&chunked={chunked}")
+    assert_problem(r, 502)
