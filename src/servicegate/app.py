@@ -12,7 +12,18 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from servicegate import logs
-from servicegate.api import admin_clients, health, metrics, oauth, openapi, ping
+from servicegate.api import (
+    admin_clients,
+    admin_webhooks,
+    events,
+    health,
+    metrics,
+    oauth,
+    openapi,
+    ping,
+    webhook_deliveries,
+    webhooks,
+)
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
@@ -36,13 +47,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, metrics]
+    modules = [ping, health, oauth, admin_clients, webhooks, webhook_deliveries, events,
+               admin_webhooks, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
+        *webhooks.routes(),
+        *webhook_deliveries.routes(),
+        *events.routes(),
+        *admin_webhooks.routes(),
         *metrics.routes(settings.metrics.enabled),
         *openapi.routes(document),
     ]

@@ -19,6 +19,8 @@ from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.engine import create_engine
+from servicegate.webhooks.publisher import EventPublisher
+from servicegate.webhooks.service import WebhookService
 
 log = structlog.get_logger("servicegate.runtime")
 
@@ -41,7 +43,13 @@ class Runtime:
     external: ExternalIssuers
     authenticator: Authenticator
     http: aiohttp.ClientSession
+    webhooks: WebhookService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    @property
+    def events(self) -> EventPublisher:
+        """`await runtime.events.publish(event, data, owner=...)`: the one way to raise events."""
+        return self.webhooks.publisher
 
     @classmethod
     async def start(cls, settings: Settings, engine: AsyncEngine | None = None) -> Runtime:
@@ -58,7 +66,9 @@ class Runtime:
         http = outbound_session()
         external.session = http
         authenticator = Authenticator(store, issuer, external, settings.auth.cache_ttl)
-        return cls(settings, engine, store, keyset, issuer, external, authenticator, http)
+        webhooks = WebhookService(engine, settings.webhooks)
+        return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
+                   webhooks)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -79,6 +89,11 @@ class Runtime:
 
     async def start_background(self) -> None:
         """Start the background workers this node runs (delivery, jobs, reload...)."""
+        self.start_workers()
+
+    def start_workers(self, *, webhook_workers: int | None = None) -> None:
+        """The queue consumers (`servicegate worker` runs only these)."""
+        self.webhooks.start_workers(self.spawn, workers=webhook_workers)
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -86,6 +101,7 @@ class Runtime:
         if self.workers:
             await asyncio.gather(*self.workers.values(), return_exceptions=True)
         self.workers.clear()
+        await self.webhooks.close()
 
     async def stop(self) -> None:
         await self.stop_background()

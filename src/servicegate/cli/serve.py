@@ -9,6 +9,7 @@ from pathlib import Path
 from servicegate.auth import keyset
 from servicegate.cli.common import console, run
 from servicegate.cli.database import migrated_engine
+from servicegate.cli.lifecycle import announce, node_data
 from servicegate.config import Settings
 
 
@@ -45,6 +46,8 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
         f"({server.workers} worker{'s' if server.workers > 1 else ''})",
         highlight=False,
     )
+    # Raised here, in the supervising process, so N worker processes raise them once.
+    run(lambda: announce(settings, "appsrvstartup", node_data(workers=server.workers)))
     Granian(
         "servicegate.app:create_app",
         factory=True,
@@ -59,3 +62,4 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
         workers_kill_timeout=int(server.shutdown_grace) or None,
         backlog=2048,
     ).serve()
+    run(lambda: announce(settings, "appsrvshutdown", node_data(workers=server.workers)))

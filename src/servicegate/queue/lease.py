@@ -1,0 +1,218 @@
+"""Claim-and-lease over a table: the queue webhook deliveries (and async jobs) run on.
+
+A work item is a row of a table that carries `queue_columns()`:
+
+- `status`: `pending` items are eligible; `succeeded` / `failed` are final; a user of the queue may
+  park items under statuses of its own (e.g. `held`), which claims ignore.
+- `run_at`: when a pending item is due. Claiming moves `run_at` to the end of the lease, so an
+  item whose worker died becomes due again by itself when its lease runs out (no sweeper).
+- `lease_token`: set by a claim; every later transition must present it, so a worker whose lease
+  expired and was re-claimed elsewhere cannot overwrite the new owner's outcome.
+- `attempts`: how many times the item has been claimed (a release gives the attempt back).
+
+Claims are one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING` statement:
+on PostgreSQL concurrent claimers skip each other's rows; on SQLite the statement takes the
+database's single write lock up front, so there is exactly one claimer per database file at a
+time. Either way two processes never hold the same item at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from servicegate.clock import as_utc, utcnow
+
+PENDING = "pending"
+DONE = "succeeded"
+FAILED = "failed"
+
+
+def queue_columns() -> list[Column[Any]]:
+    """The columns a table needs to be a queue (add them to its Table definition)."""
+    return [
+        Column("status", String(16), nullable=False, default=PENDING),
+        Column("run_at", DateTime(timezone=True), nullable=False),
+        Column("lease_token", String(32), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    ]
+
+
+def queue_index(table_name: str) -> Index:
+    """The index claims walk: pending items by due time."""
+    return Index(f"ix_{table_name}_due", "status", "run_at")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Items claimed together, owned by one lease token until `lease_until`."""
+
+    token: str
+    lease_until: datetime
+    rows: list[Row[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    due: int
+    scheduled: int
+    leased: int
+    oldest_due_seconds: float
+
+
+class LeaseQueue:
+    """Enqueue, claim with a lease, complete, retry at, fail, release, park and resume."""
+
+    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+        for name in ("id", "status", "run_at", "lease_token", "attempts"):
+            if name not in table.c:
+                raise ValueError(f"table {table.name} lacks the queue column {name!r}")
+        self.engine = engine
+        self.table = table
+        c = table.c
+        self._settle = (
+            update(table)
+            .where(and_(c.id == bindparam("b_id"), c.lease_token == bindparam("b_token")))
+        )
+
+    # -- producing -------------------------------------------------------------------------
+    async def enqueue(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]],
+                      *, run_at: datetime | None = None) -> None:
+        """Insert items (in the caller's transaction); status/run_at/attempts get defaults."""
+        if not rows:
+            return
+        when = run_at or utcnow()
+        values = [{"status": PENDING, "run_at": when, "attempts": 0, "lease_token": None, **r}
+                  for r in rows]
+        await conn.execute(self.table.insert(), values)
+
+    # -- consuming -------------------------------------------------------------------------
+    async def claim(self, limit: int, lease: float, *, now: datetime | None = None) -> Claim:
+        """Take up to `limit` due items for `lease` seconds (oldest due first)."""
+        now = now or utcnow()
+        token = secrets.token_hex(16)
+        until = now + timedelta(seconds=lease)
+        c = self.table.c
+        due = (
+            select(c.id)
+            .where(c.status == PENDING, c.run_at <= now)
+            .order_by(c.run_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        stmt = (
+            update(self.table)
+            .where(c.id.in_(due))
+            .values(lease_token=token, run_at=until, attempts=c.attempts + 1)
+            .returning(*self.table.c)
+        )
+        async with self.engine.begin() as conn:
+            rows = list((await conn.execute(stmt)).all())
+        return Claim(token, until, rows)
+
+    async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
+        """Apply many transitions in one statement batch, each guarded by its lease token.
+
+        Each outcome is `{"id", "token", "status", "run_at", **other columns}`; build them with
+        `done()`, `retry_at()`, `failed()`, `release()` or `park()`.
+        """
+        batch = list(outcomes)
+        if not batch:
+            return
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for outcome in batch:
+            params = {("b_" if k in ("id", "token") else "v_") + k: v for k, v in outcome.items()}
+            groups.setdefault(tuple(sorted(outcome)), []).append(params)
+        for keys, params in groups.items():
+            columns = [k for k in keys if k not in ("id", "token")]
+            stmt = self._settle.values({k: bindparam("v_" + k) for k in columns})
+            await conn.execute(stmt, params)
+
+    @staticmethod
+    def done(item_id: Any, token: str, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": DONE, "lease_token": None, **values}
+
+    @staticmethod
+    def failed(item_id: Any, token: str, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": FAILED, "lease_token": None, **values}
+
+    @staticmethod
+    def retry_at(item_id: Any, token: str, when: datetime, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": PENDING, "run_at": when,
+                "lease_token": None, **values}
+
+    @staticmethod
+    def park(item_id: Any, token: str, status: str, **values: Any) -> dict[str, Any]:
+        """Set an item aside under a status of the caller's own; `resume()` brings it back."""
+        return {"id": item_id, "token": token, "status": status, "lease_token": None, **values}
+
+    async def release(self, token: str, ids: Sequence[Any]) -> None:
+        """Give claimed items back unattempted (graceful shutdown): due now, attempt returned."""
+        if not ids:
+            return
+        c = self.table.c
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(self.table)
+                .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
+                .values(lease_token=None, run_at=utcnow(), attempts=c.attempts - 1)
+            )
+
+    async def resume(self, conn: AsyncConnection, where: Any, *, from_status: str | Sequence[str],
+                     **values: Any) -> int:
+        """Make parked or final items pending and due now (replay, re-enable)."""
+        c = self.table.c
+        statuses = [from_status] if isinstance(from_status, str) else list(from_status)
+        result = await conn.execute(
+            update(self.table)
+            .where(where, c.status.in_(statuses))
+            .values(status=PENDING, run_at=utcnow(), lease_token=None, **values)
+        )
+        return int(result.rowcount or 0)
+
+    async def hold(self, conn: AsyncConnection, where: Any, status: str) -> int:
+        """Park pending items that are not leased right now (a leased one parks when it settles)."""
+        c = self.table.c
+        result = await conn.execute(
+            update(self.table)
+            .where(where, c.status == PENDING, c.lease_token.is_(None))
+            .values(status=status)
+        )
+        return int(result.rowcount or 0)
+
+    # -- observing -------------------------------------------------------------------------
+    async def stats(self, *, now: datetime | None = None) -> QueueStats:
+        now = now or utcnow()
+        c = self.table.c
+        is_due = c.run_at <= now
+        leased = and_(c.run_at > now, c.lease_token.is_not(None))
+        stmt = select(
+            func.count().filter(is_due),
+            func.count().filter(and_(c.run_at > now, c.lease_token.is_(None))),
+            func.count().filter(leased),
+            func.min(c.run_at).filter(c.run_at <= now),
+        ).where(c.status == PENDING)
+        async with self.engine.connect() as conn:
+            due, scheduled, held, oldest = (await conn.execute(stmt)).one()
+        oldest_at = as_utc(oldest)
+        age = max(0.0, (now - oldest_at).total_seconds()) if oldest_at else 0.0
+        return QueueStats(int(due or 0), int(scheduled or 0), int(held or 0), age)
