@@ -115,7 +115,7 @@ class LeaseQueue:
         due = (
             select(c.id)
             .where(c.status == PENDING, c.run_at <= now)
-            .order_by(c.run_at)
+            .order_by(c.run_at, c.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

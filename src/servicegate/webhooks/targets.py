@@ -37,8 +37,7 @@ def refusal(address: str) -> str | None:
     except ValueError:
         return "not an IP address"
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        mapped = refusal(str(ip.ipv4_mapped))
-        return f"IPv4-mapped {mapped}" if mapped else None
+        return "an IPv4-mapped IPv6 address"  # connect to the IPv4 address itself instead
     if ip in _METADATA:
         return "a cloud metadata address"
     for test, what in (
