@@ -77,7 +77,7 @@ async def test_kill_9_loses_no_accepted_event(tmp_path, receiver):
     gp = GatewayProcess(tmp_path, env, free_port())
     await start(gp)
     try:
-        sub, pub = await setup_clients(gp, receiver)
+        _, pub = await setup_clients(gp, receiver)
         receiver.hang.add("/hook")  # the first deliveries are in flight when the gateway dies
         ids = await publish(gp.url, pub, [{"event": "payment", "data": {"n": i}} for i in range(60)])
         ids += await publish(gp.url, pub, [{"event": "payment", "data": {"n": 60 + i},
@@ -103,9 +103,9 @@ async def test_kill_9_loses_no_accepted_event(tmp_path, receiver):
 
 @pytest.mark.postgres
 async def test_two_gateways_on_postgres_deliver_each_event_once(tmp_path, receiver, postgres_url):
-    from tests.support.databases import truncate_all
     from servicegate.storage.engine import create_engine
     from servicegate.storage.migrate import upgrade
+    from tests.support.databases import truncate_all
 
     engine = create_engine(postgres_url)
     await upgrade(engine)

@@ -73,7 +73,7 @@ class EventPublisher:
             prepared.setdefault(event_id, (name, item))
         for attempt in (1, 2):
             try:
-                async with self.engine.begin() as conn:
+                async with self.queue.transaction() as conn:
                     pending = await self._store(conn, prepared, source, owner)
                 break
             except IntegrityError:  # the same caller id raced in from a concurrent request

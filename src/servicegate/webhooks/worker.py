@@ -25,6 +25,7 @@ from servicegate.webhooks.sender import AttemptResult, send
 from servicegate.webhooks.store import ACTIVE, CANCELLED, DISABLED, HELD, WebhookRecord, WebhookStore
 
 log = structlog.get_logger("servicegate.webhooks.worker")
+CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
 FLUSH_EVERY = 0.005
 FLUSH_MAX = 500
 
@@ -50,11 +51,13 @@ class DeliveryWorker:
     _inflight: dict[asyncio.Task[None], tuple[str, Any]] = field(default_factory=dict)
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
+    _slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
 
     def notify(self) -> None:
         self.wake.set()
 
     async def run(self) -> None:
+        self._slots = asyncio.Semaphore(self.config.concurrency)
         flusher = asyncio.create_task(self._flush_loop(), name=f"{self.name}-flush")
         try:
             await self._claim_loop()
@@ -65,15 +68,19 @@ class DeliveryWorker:
     async def _claim_loop(self) -> None:
         cfg = self.config
         failures = 0
+        # Hold up to twice `concurrency` claimed deliveries (half sending, half ready) and claim
+        # in batches, so the next batch is claimed while the current one is on the wire.
+        capacity = 2 * cfg.concurrency
+        low_water = max(1, min(cfg.claim_batch, cfg.concurrency))
         while True:
-            free = cfg.concurrency - len(self._inflight)
-            if free <= 0:
+            free = capacity - len(self._inflight)
+            if self._inflight and free < low_water:
                 await asyncio.wait(list(self._inflight), return_when=asyncio.FIRST_COMPLETED)
                 continue
             asked = min(free, cfg.claim_batch)
             self.wake.clear()
             try:
-                claim = await self.queue.claim(asked, cfg.lease)
+                claim = await self.queue.claim(asked, cfg.lease, columns=CLAIMED)
                 started = await self._start(claim.token, claim.rows)
                 failures = 0
             except Exception as exc:  # database unreachable and the like: keep trying
@@ -121,9 +128,10 @@ class DeliveryWorker:
                                include_secret=cfg.include_secret_in_payload)
         headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent)
         try:
-            result = await send(self.session, hook.method, hook.url, content, headers,
-                                timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
-                                allow_private=cfg.allow_private_networks)
+            async with self._slots:
+                result = await send(self.session, hook.method, hook.url, content, headers,
+                                    timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
+                                    allow_private=cfg.allow_private_networks)
         except Exception as exc:  # a bug must not strand the delivery until its lease ends
             log.exception("delivery_crashed", delivery=row.id)
             result = AttemptResult(utcnow(), 0.0, error=f"internal error: {type(exc).__name__}")
@@ -172,7 +180,7 @@ class DeliveryWorker:
         if not batch:
             return
         try:
-            async with self.engine.begin() as conn:
+            async with self.queue.transaction() as conn:
                 await self.queue.settle(conn, [s.outcome for s in batch])
                 attempts = [s.attempt for s in batch if s.attempt]
                 if attempts:
@@ -203,9 +211,11 @@ class DeliveryWorker:
             elif s.verdict == "gone":
                 gone.append(s.webhook_id)
         w = webhooks.c
+        by_count: dict[int, list[str]] = defaultdict(list)
         for webhook_id in reset:
-            count = trailing[webhook_id]
-            await conn.execute(update(webhooks).where(w.id == webhook_id,
+            by_count[trailing[webhook_id]].append(webhook_id)
+        for count, ids in by_count.items():  # nearly always one statement: "back to 0"
+            await conn.execute(update(webhooks).where(w.id.in_(sorted(ids)),
                                                       w.consecutive_failures != count)
                                .values(consecutive_failures=count))
         failing = [i for i, n in trailing.items() if n and i not in reset]
@@ -215,9 +225,9 @@ class DeliveryWorker:
         if gone:
             await self.store.disable_in(conn, sorted(set(gone)), "the endpoint answered 410 Gone")
         limit = self.config.disable_after_failures
-        if limit and trailing:
+        if limit and failing:
             over = list((await conn.execute(select(w.id).where(
-                and_(w.id.in_(list(trailing)), w.status == ACTIVE,
+                and_(w.id.in_(failing), w.status == ACTIVE,
                      w.consecutive_failures >= limit)))).scalars())
             if over:
                 log.warning("webhooks_disabled", ids=over, failures=limit)
