@@ -99,15 +99,32 @@ http {{ client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {t
         yield port, log
 
 
+class Arrivals:
+    """The sink's access log, read incrementally: (time, webhook-id, path) per request."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.seen: list[tuple[float, str, str]] = []
+        self.by_id: dict[str, float] = {}
+
+    def poll(self) -> list[tuple[float, str, str]]:
+        if self.path.exists():
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+            end = chunk.rfind(b"\n") + 1
+            self.offset += end
+            for line in chunk[:end].decode().splitlines():
+                parts = line.split(" ")
+                if len(parts) == 3:
+                    self.seen.append((float(parts[0]), parts[1], parts[2]))
+                    self.by_id.setdefault(parts[1], float(parts[0]))
+        return self.seen
+
+
 def arrivals(log: Path) -> list[tuple[float, str, str]]:
-    if not log.exists():
-        return []
-    out = []
-    for line in log.read_text().splitlines():
-        parts = line.split(" ")
-        if len(parts) == 3:
-            out.append((float(parts[0]), parts[1], parts[2]))
-    return out
+    return Arrivals(log).poll()
 
 
 class Gateway:
@@ -208,18 +225,21 @@ async def publish_all(url: str, key: str, total: int) -> None:
 
 
 async def wait_arrivals(log: Path, prefix: str, count: int, timeout: float) -> list:
+    seen = Arrivals(log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        got = [a for a in arrivals(log) if a[2].startswith(prefix)]
+        got = [a for a in seen.poll() if a[2].startswith(prefix)]
         if len(got) >= count:
             return got
         await asyncio.sleep(0.1)
-    return [a for a in arrivals(log) if a[2].startswith(prefix)]
+    return [a for a in seen.poll() if a[2].startswith(prefix)]
 
 
 async def idle_latency(url: str, key: str, log: Path, samples: int) -> list[float]:
     """ms from receiving the 202 to nginx logging the delivery, one event at a time."""
     lat = []
+    seen = Arrivals(log)
+    seen.poll()
     headers = {"X-API-Key": key}
     async with aiohttp.ClientSession() as http:
         for n in range(samples):
@@ -229,9 +249,9 @@ async def idle_latency(url: str, key: str, log: Path, samples: int) -> list[floa
                 event_id = (await resp.json())["id"]
             deadline = time.monotonic() + 5
             while time.monotonic() < deadline:
-                hit = [a for a in arrivals(log) if a[1] == event_id]
-                if hit:
-                    lat.append(max(0.0, (hit[0][0] - accepted_at) * 1000))
+                seen.poll()
+                if event_id in seen.by_id:
+                    lat.append(max(0.0, (seen.by_id[event_id] - accepted_at) * 1000))
                     break
                 await asyncio.sleep(0.002)
             await asyncio.sleep(0.02)
@@ -267,16 +287,18 @@ async def main(database: str | None) -> None:
             # Remove the events of the accept phase (no subscribers then, nothing to deliver).
             await publish_all(ingest.url, pub["api_key"], EVENTS)
             expected = EVENTS * SUBSCRIBERS
+            before = await raw_ceiling(sink, expected)  # measured either side of the gateway
             with ingest.worker():
                 got = await wait_arrivals(log, "/s", expected, timeout=120)
             times = sorted(a[0] for a in got)
             rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 else 0.0
-            ceiling = await raw_ceiling(sink, expected)
+            ceiling = (before + await raw_ceiling(sink, expected)) / 2
             rows.append(f"| deliveries to nginx sink, {SUBSCRIBERS} subscribers, {len(got):,} of "
                         f"{expected:,} delivered (`servicegate worker`, {CONCURRENCY} in flight) | "
                         f"{rate:,.0f} deliveries/s | {rate / ceiling:.0%} |")
             rows.append(f"| raw ceiling: same aiohttp client, same signed requests, "
-                        f"{CONCURRENCY} in flight | {ceiling:,.0f} requests/s | 100% |")
+                        f"{CONCURRENCY} in flight (mean of runs before and after) | "
+                        f"{ceiling:,.0f} requests/s | 100% |")
         idle = Gateway(tmp, database)  # delivery workers in the gateway process (the default)
         with idle.serve():
             await asyncio.sleep(0.5)

@@ -34,7 +34,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     func,
     select,
     update,
@@ -94,11 +93,6 @@ class LeaseQueue:
         # of colliding in SQLite's busy-wait (which sleeps in milliseconds).
         self._turns = asyncio.Lock() if engine is not None and engine.dialect.name == "sqlite" \
             else None
-        c = table.c
-        self._settle = (
-            update(table)
-            .where(and_(c.id == bindparam("b_id"), c.lease_token == bindparam("b_token")))
-        )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -148,22 +142,26 @@ class LeaseQueue:
         return Claim(token, until, rows)
 
     async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
-        """Apply many transitions in one statement batch, each guarded by its lease token.
+        """Apply many transitions, each guarded by its lease token (in the caller's transaction).
 
-        Each outcome is `{"id", "token", "status", "run_at", **other columns}`; build them with
-        `done()`, `retry_at()`, `failed()`, `release()` or `park()`.
+        Each outcome is `{"id", "token", "status", **other columns}`; build them with `done()`,
+        `retry_at()`, `failed()` or `park()`. Outcomes with the same token and the same values
+        become one `UPDATE ... WHERE id IN (...)`, so a batch of successes costs one statement.
         """
-        batch = list(outcomes)
-        if not batch:
-            return
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for outcome in batch:
-            params = {("b_" if k in ("id", "token") else "v_") + k: v for k, v in outcome.items()}
-            groups.setdefault(tuple(sorted(outcome)), []).append(params)
-        for keys, params in groups.items():
-            columns = [k for k in keys if k not in ("id", "token")]
-            stmt = self._settle.values({k: bindparam("v_" + k) for k in columns})
-            await conn.execute(stmt, params)
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        values_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for outcome in outcomes:
+            values = {k: v for k, v in outcome.items() if k not in ("id", "token")}
+            key = (outcome["token"], *sorted(values.items()))
+            groups.setdefault(key, []).append(outcome["id"])
+            values_of[key] = values
+        c = self.table.c
+        for key, ids in groups.items():
+            for start in range(0, len(ids), 500):
+                await conn.execute(
+                    update(self.table)
+                    .where(c.id.in_(ids[start:start + 500]), c.lease_token == key[0])
+                    .values(values_of[key]))
 
     @staticmethod
     def done(item_id: Any, token: str, **values: Any) -> dict[str, Any]:

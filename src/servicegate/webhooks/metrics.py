@@ -26,3 +26,13 @@ OLDEST_DUE = Gauge(
     "How long the oldest due delivery has been waiting for a worker",
     multiprocess_mode="max",
 )
+
+_outcomes: dict[str, object] = {}
+
+
+def delivered(outcome: str) -> None:
+    """Count one delivery outcome (label children cached: this runs per delivery)."""
+    child = _outcomes.get(outcome)
+    if child is None:
+        child = _outcomes[outcome] = DELIVERIES.labels(outcome)
+    child.inc()  # type: ignore[attr-defined]

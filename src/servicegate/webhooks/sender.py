@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,11 @@ class AttemptResult:
         return self.status_code == 410
 
 
+@functools.lru_cache(maxsize=16)
+def _timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
+
+
 def _refusal(exc: BaseException) -> TargetRefused | None:
     seen: BaseException | None = exc
     while seen is not None:
@@ -50,7 +56,7 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
         check_target(url, allow_private=allow_private)
         async with session.request(
             method, url, data=content, headers=headers, allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=timeout),
+            timeout=_timeout(timeout),
         ) as resp:
             raw = await resp.content.read(body_limit) if body_limit else b""
             retry_after = (parse_retry_after(resp.headers.get("Retry-After"))

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -26,7 +26,7 @@ from servicegate.webhooks.store import ACTIVE, CANCELLED, DISABLED, HELD, Webhoo
 
 log = structlog.get_logger("servicegate.webhooks.worker")
 CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
-FLUSH_EVERY = 0.005
+FLUSH_EVERY = 0.025
 FLUSH_MAX = 500
 
 
@@ -139,7 +139,7 @@ class DeliveryWorker:
         self._settle(self.outcome(token, row, hook, result))
 
     def outcome(self, token: str, row: Any, hook: WebhookRecord, result: AttemptResult) -> _Settled:
-        now = utcnow()
+        now = self._tick()
         attempt = {"delivery_id": row.id, "attempt": row.attempts, "started_at": result.started_at,
                    "status_code": result.status_code, "duration_ms": round(result.duration * 1000, 3),
                    "response_body": result.response_body, "error": result.error}
@@ -160,9 +160,15 @@ class DeliveryWorker:
         return _Settled(self.queue.retry_at(row.id, token, when, **common), attempt, hook.id)
 
     # -- settling --------------------------------------------------------------------------
+    def _tick(self) -> datetime:
+        """The time stamped on outcomes, to the centisecond: outcomes settled together then
+        share their values and become one UPDATE."""
+        now = utcnow()
+        return now.replace(microsecond=now.microsecond // 10_000 * 10_000)
+
     def _settle(self, settled: _Settled) -> None:
         self._results.append(settled)
-        metrics.DELIVERIES.labels(settled.metric).inc()
+        metrics.delivered(settled.metric)
         if settled.metric == "retry":
             self.wake.set()  # an immediate retry may be due now
         self._has_results.set()
