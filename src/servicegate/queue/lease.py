@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -70,6 +70,7 @@ class Claim:
     token: str
     lease_until: datetime
     rows: list[Row[Any]]
+    loaded: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +118,14 @@ class LeaseQueue:
 
     # -- consuming -------------------------------------------------------------------------
     async def claim(self, limit: int, lease: float, *, now: datetime | None = None,
-                    columns: Sequence[str] | None = None) -> Claim:
-        """Take up to `limit` due items for `lease` seconds (oldest due first); the rows carry
-        `columns` (default: all; naming fewer saves decoding work on hot paths)."""
+                    columns: Sequence[str] | None = None,
+                    load: Callable[[AsyncConnection, list[Row[Any]]], Awaitable[Any]] | None = None,
+                    ) -> Claim:
+        """Take up to `limit` due items for `lease` seconds (oldest due first).
+
+        The rows carry `columns` (default: all; naming fewer saves decoding on hot paths).
+        `load(conn, rows)` runs in the same transaction (e.g. to fetch what the items refer
+        to); its result is `Claim.loaded`."""
         now = now or utcnow()
         token = secrets.token_hex(16)
         until = now + timedelta(seconds=lease)
@@ -139,7 +145,8 @@ class LeaseQueue:
         )
         async with self.transaction() as conn:
             rows = list((await conn.execute(stmt)).all())
-        return Claim(token, until, rows)
+            loaded = await load(conn, rows) if load is not None and rows else None
+        return Claim(token, until, rows, loaded)
 
     async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
         """Apply many transitions, each guarded by its lease token (in the caller's transaction).

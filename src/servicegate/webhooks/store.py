@@ -102,12 +102,18 @@ class WebhookStore:
             raise NoSuchWebhook(webhook_id)
         return found[0]
 
-    async def many(self, ids: Iterable[str]) -> dict[str, WebhookRecord]:
+    async def many(self, ids: Iterable[str],
+                   conn: AsyncConnection | None = None) -> dict[str, WebhookRecord]:
+        """Webhooks by id, without their event lists (what a delivery needs)."""
         wanted = list(set(ids))
         if not wanted:
             return {}
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(select(webhooks).where(webhooks.c.id.in_(wanted)))).all()
+        query = select(webhooks).where(webhooks.c.id.in_(wanted))
+        if conn is None:
+            async with self.engine.connect() as own:
+                rows = (await own.execute(query)).all()
+        else:
+            rows = (await conn.execute(query)).all()
         return {r.id: WebhookRecord(r.id, r.client_id, r.url, r.method, r.secret, r.status,
                                     r.disabled_reason, r.consecutive_failures, ())
                 for r in rows}

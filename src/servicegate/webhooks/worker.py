@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.config import WebhooksConfig
-from servicegate.queue import LeaseQueue
+from servicegate.queue import Claim, LeaseQueue
 from servicegate.storage.schema import delivery_attempts, events, webhooks
 from servicegate.webhooks import metrics, signing
 from servicegate.webhooks.policy import next_delay
@@ -80,8 +80,8 @@ class DeliveryWorker:
             asked = min(free, cfg.claim_batch)
             self.wake.clear()
             try:
-                claim = await self.queue.claim(asked, cfg.lease, columns=CLAIMED)
-                started = await self._start(claim.token, claim.rows)
+                claim = await self.queue.claim(asked, cfg.lease, columns=CLAIMED, load=self._load)
+                started = self._start(claim)
                 failures = 0
             except Exception as exc:  # database unreachable and the like: keep trying
                 failures += 1
@@ -93,15 +93,21 @@ class DeliveryWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), cfg.poll_interval)
 
-    async def _start(self, token: str, rows: list[Any]) -> int:
+    async def _load(self, conn: AsyncConnection,
+                    rows: list[Any]) -> tuple[dict[str, WebhookRecord], dict[str, Any]]:
+        """The webhooks and events of claimed deliveries (inside the claim's transaction)."""
+        hooks = await self.store.many((r.webhook_id for r in rows if r.webhook_id), conn)
+        found = {e.id: e for e in (await conn.execute(
+            select(events.c.id, events.c.event, events.c.data, events.c.occurred_at)
+            .where(events.c.id.in_(list({r.event_id for r in rows})))
+        )).all()}
+        return hooks, found
+
+    def _start(self, claim: Claim) -> int:
+        token, rows = claim.token, claim.rows
         if not rows:
             return 0
-        hooks = await self.store.many(r.webhook_id for r in rows if r.webhook_id)
-        async with self.engine.connect() as conn:
-            found = {e.id: e for e in (await conn.execute(
-                select(events.c.id, events.c.event, events.c.data, events.c.occurred_at)
-                .where(events.c.id.in_(list({r.event_id for r in rows})))
-            )).all()}
+        hooks, found = claim.loaded
         for row in rows:
             hook = hooks.get(row.webhook_id) if row.webhook_id else None
             event = found.get(row.event_id)
