@@ -365,3 +365,16 @@ async def test_expired_lease_is_claimed_again(hooks, receiver):
         await queue.settle(conn, [queue.failed(delivery["id"], claim.token)])
         await conn.execute(update(deliveries).values(updated_at=datetime.now(UTC)))
     assert (await only_delivery(hooks, "succeeded"))["id"] == delivery["id"]
+
+
+async def test_odd_response_bodies_are_kept_truncated(hooks, receiver):
+    receiver.plan("/odd", 500, 200)
+    receiver.bodies["/odd"] = b"\x00\xff binary \x00" + b"z" * 5000
+    await register(hooks, receiver.url("/odd"))
+    await publish(hooks)
+    delivery = await only_delivery(hooks, "succeeded")
+    detail = (await hooks.client.get(f"/webhooks/deliveries/{delivery['id']}",
+                                     headers=key(hooks.sub))).json()
+    first, second = detail["attemptLog"]
+    assert first["statusCode"] == 500 and second["statusCode"] == 200
+    assert len(first["responseBody"]) == 2048 and "binary" in first["responseBody"]

@@ -27,6 +27,7 @@ class Receiver:
     plans: dict[str, deque[tuple[int, dict[str, str]]]] = field(
         default_factory=lambda: defaultdict(deque))
     hang: set[str] = field(default_factory=set)
+    bodies: dict[str, bytes] = field(default_factory=dict)
     port: int = 0
     _runner: web.AppRunner | None = None
     _arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
@@ -56,6 +57,8 @@ class Receiver:
                 await asyncio.sleep(3600)
             planned = self.plans.get(request.path)
             status, headers = planned.popleft() if planned else (self.default_status, {})
+            if request.path in self.bodies:
+                return web.Response(status=status, headers=headers, body=self.bodies[request.path])
             return web.Response(status=status, headers=headers,
                                 text="" if status == 204 else f"answer {status}")
         finally:

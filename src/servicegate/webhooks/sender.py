@@ -33,6 +33,11 @@ class AttemptResult:
         return self.status_code == 410
 
 
+def _text(raw: bytes) -> str:
+    """A response body as storable text (PostgreSQL text cannot hold NUL)."""
+    return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+
+
 @functools.lru_cache(maxsize=16)
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
@@ -62,7 +67,7 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
             retry_after = (parse_retry_after(resp.headers.get("Retry-After"))
                            if resp.status in (429, 503) else None)
             return AttemptResult(started_at, time.perf_counter() - start, resp.status,
-                                 raw.decode("utf-8", "replace") if raw else None,
+                                 _text(raw) if raw else None,
                                  retry_after=retry_after)
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
@@ -73,4 +78,5 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
         error = str(refused) if refused else f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    return AttemptResult(started_at, time.perf_counter() - start, error=error[:500])
+    return AttemptResult(started_at, time.perf_counter() - start,
+                         error=error[:500].replace("\x00", "\ufffd"))

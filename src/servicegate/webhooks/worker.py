@@ -28,6 +28,7 @@ log = structlog.get_logger("servicegate.webhooks.worker")
 CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
 FLUSH_EVERY = 0.025
 FLUSH_MAX = 500
+FLUSH_TRIES = 3
 
 
 @dataclass(slots=True)
@@ -52,6 +53,7 @@ class DeliveryWorker:
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
     _slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
+    _flush_failures: int = 0
 
     def notify(self) -> None:
         self.wake.set()
@@ -199,12 +201,17 @@ class DeliveryWorker:
                     await conn.execute(insert(delivery_attempts), attempts)
                 await self._health(conn, batch)
         except Exception as exc:
-            # Leases expire and the deliveries run again: at-least-once, never lost.
-            log.error("settle_failed", worker=self.name, count=len(batch), error=str(exc))
-            await asyncio.sleep(self.config.poll_interval)
-            self._results[:0] = batch
-            self._has_results.set()
+            self._flush_failures += 1
+            log.error("settle_failed", worker=self.name, count=len(batch), error=str(exc),
+                      failures=self._flush_failures)
+            if self._flush_failures < FLUSH_TRIES:
+                await asyncio.sleep(self.config.poll_interval * self._flush_failures)
+                self._results[:0] = batch
+                self._has_results.set()
+            # else give up on this batch: its leases run out and the deliveries are sent
+            # again (at-least-once, never lost), and a poisoned batch cannot block the rest.
             return
+        self._flush_failures = 0
         if any(s.verdict in ("gone", "final") for s in batch):
             self.wake.set()
 
