@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     func,
     select,
     update,
@@ -129,24 +131,40 @@ class LeaseQueue:
         now = now or utcnow()
         token = secrets.token_hex(16)
         until = now + timedelta(seconds=lease)
+        stmt = self._claim_statement(tuple(columns or ()))
+        params = {"q_now": now, "q_limit": limit, "q_token": token, "q_until": until}
+        async with self.transaction() as conn:
+            rows = list((await conn.execute(stmt, params)).all())
+            loaded = await load(conn, rows) if load is not None and rows else None
+        return Claim(token, until, rows, loaded)
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of shapes per queue, queues live long
+    def _claim_statement(self, columns: tuple[str, ...]) -> Any:
         c = self.table.c
         due = (
             select(c.id)
-            .where(c.status == PENDING, c.run_at <= now)
+            .where(c.status == PENDING, c.run_at <= bindparam("q_now"))
             .order_by(c.run_at, c.id)
-            .limit(limit)
+            .limit(bindparam("q_limit"))
             .with_for_update(skip_locked=True)
         )
-        stmt = (
+        return (
             update(self.table)
             .where(c.id.in_(due))
-            .values(lease_token=token, run_at=until, attempts=c.attempts + 1)
-            .returning(*(self.table.c[n] for n in columns) if columns else self.table.c)
+            .values(lease_token=bindparam("q_token"), run_at=bindparam("q_until"),
+                    attempts=c.attempts + 1)
+            .returning(*(c[n] for n in columns) if columns else c)
         )
-        async with self.transaction() as conn:
-            rows = list((await conn.execute(stmt)).all())
-            loaded = await load(conn, rows) if load is not None and rows else None
-        return Claim(token, until, rows, loaded)
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019
+    def _settle_statement(self, names: tuple[str, ...]) -> Any:
+        c = self.table.c
+        return (
+            update(self.table)
+            .where(c.id.in_(bindparam("q_ids", expanding=True)),
+                   c.lease_token == bindparam("q_token"))
+            .values({n: bindparam("v_" + n) for n in names})
+        )
 
     async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
         """Apply many transitions, each guarded by its lease token (in the caller's transaction).
@@ -162,13 +180,13 @@ class LeaseQueue:
             key = (outcome["token"], *sorted(values.items()))
             groups.setdefault(key, []).append(outcome["id"])
             values_of[key] = values
-        c = self.table.c
         for key, ids in groups.items():
+            values = values_of[key]
+            stmt = self._settle_statement(tuple(values))
+            params = {"v_" + n: v for n, v in values.items()}
             for start in range(0, len(ids), 500):
-                await conn.execute(
-                    update(self.table)
-                    .where(c.id.in_(ids[start:start + 500]), c.lease_token == key[0])
-                    .values(values_of[key]))
+                await conn.execute(stmt, {**params, "q_ids": ids[start:start + 500],
+                                          "q_token": key[0]})
 
     @staticmethod
     def done(item_id: Any, token: str, **values: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,16 +50,16 @@ class DeliveryWorker:
     session: aiohttp.ClientSession
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     _inflight: dict[asyncio.Task[None], tuple[str, Any]] = field(default_factory=dict)
+    _ready: deque[tuple[str, Any, WebhookRecord, Any]] = field(default_factory=deque)
+    _room: asyncio.Event = field(default_factory=asyncio.Event)
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
-    _slots: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)
     _flush_failures: int = 0
 
     def notify(self) -> None:
         self.wake.set()
 
     async def run(self) -> None:
-        self._slots = asyncio.Semaphore(self.config.concurrency)
         flusher = asyncio.create_task(self._flush_loop(), name=f"{self.name}-flush")
         try:
             await self._claim_loop()
@@ -75,9 +75,10 @@ class DeliveryWorker:
         capacity = 2 * cfg.concurrency
         low_water = max(1, min(cfg.claim_batch, cfg.concurrency))
         while True:
-            free = capacity - len(self._inflight)
-            if self._inflight and free < low_water:
-                await asyncio.wait(list(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+            free = capacity - len(self._inflight) - len(self._ready)
+            if free < low_water:
+                self._room.clear()
+                await self._room.wait()
                 continue
             asked = min(free, cfg.claim_batch)
             self.wake.clear()
@@ -123,10 +124,20 @@ class DeliveryWorker:
                     row.id, token, HELD, attempts=row.attempts - 1, updated_at=utcnow()),
                     metric="held"))
             else:
-                task = asyncio.create_task(self._deliver(token, row, hook, event))
-                self._inflight[task] = (token, row.id)
-                task.add_done_callback(self._inflight.pop)
+                self._ready.append((token, row, hook, event))
+        self._pump()
         return len(rows)
+
+    def _pump(self, finished: asyncio.Task[None] | None = None) -> None:
+        """Start ready deliveries while fewer than `concurrency` are on the wire."""
+        if finished is not None:
+            self._inflight.pop(finished, None)
+        while self._ready and len(self._inflight) < self.config.concurrency:
+            token, row, hook, event = self._ready.popleft()
+            task = asyncio.create_task(self._deliver(token, row, hook, event))
+            self._inflight[task] = (token, row.id)
+            task.add_done_callback(self._pump)
+        self._room.set()
 
     # -- sending ---------------------------------------------------------------------------
     async def _deliver(self, token: str, row: Any, hook: WebhookRecord, event: Any) -> None:
@@ -136,10 +147,9 @@ class DeliveryWorker:
                                include_secret=cfg.include_secret_in_payload)
         headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent)
         try:
-            async with self._slots:
-                result = await send(self.session, hook.method, hook.url, content, headers,
-                                    timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
-                                    allow_private=cfg.allow_private_networks)
+            result = await send(self.session, hook.method, hook.url, content, headers,
+                                timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
+                                allow_private=cfg.allow_private_networks)
         except Exception as exc:  # a bug must not strand the delivery until its lease ends
             log.exception("delivery_crashed", delivery=row.id)
             result = AttemptResult(utcnow(), 0.0, error=f"internal error: {type(exc).__name__}")
@@ -256,6 +266,8 @@ class DeliveryWorker:
     async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
         """Stop: give unfinished deliveries back (due now, attempt returned), save outcomes."""
         unfinished = dict(self._inflight)
+        waiting = [(token, row.id) for token, row, _, _ in self._ready]
+        self._ready.clear()
         for task in unfinished:
             task.cancel()
         if unfinished:
@@ -265,7 +277,7 @@ class DeliveryWorker:
         try:
             await self.flush()
             by_token: dict[str, list[Any]] = defaultdict(list)
-            for token, item_id in unfinished.values():
+            for token, item_id in [*unfinished.values(), *waiting]:
                 by_token[token].append(item_id)
             for token, ids in by_token.items():
                 await self.queue.release(token, ids)
