@@ -269,7 +269,7 @@ async def idle_latency(url: str, key: str, log: Path, samples: int) -> list[floa
             while time.monotonic() < deadline:
                 seen.poll()
                 if event_id in seen.by_id:
-                    lat.append(max(0.0, (seen.by_id[event_id] - accepted_at) * 1000))
+                    lat.append((seen.by_id[event_id] - accepted_at) * 1000)
                     break
                 await asyncio.sleep(0.002)
             await asyncio.sleep(0.02)

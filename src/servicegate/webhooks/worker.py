@@ -49,9 +49,11 @@ class DeliveryWorker:
     config: WebhooksConfig
     session: aiohttp.ClientSession
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _inflight: dict[asyncio.Task[None], tuple[str, Any]] = field(default_factory=dict)
-    _ready: deque[tuple[str, Any, WebhookRecord, Any]] = field(default_factory=deque)
+    _inflight: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    _ready: deque[tuple[str, Any, WebhookRecord, Any, bytes]] = field(default_factory=deque)
+    _work: asyncio.Event = field(default_factory=asyncio.Event)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
+    _senders: list[asyncio.Task[None]] = field(default_factory=list)
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
     _flush_failures: int = 0
@@ -61,6 +63,8 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         flusher = asyncio.create_task(self._flush_loop(), name=f"{self.name}-flush")
+        self._senders = [asyncio.create_task(self._send_loop(n), name=f"{self.name}-send-{n}")
+                         for n in range(self.config.concurrency)]
         try:
             await self._claim_loop()
         finally:
@@ -111,6 +115,8 @@ class DeliveryWorker:
         if not rows:
             return 0
         hooks, found = claim.loaded
+        bodies: dict[tuple[str, str | None], bytes] = {}
+        include_secret = self.config.include_secret_in_payload
         for row in rows:
             hook = hooks.get(row.webhook_id) if row.webhook_id else None
             event = found.get(row.event_id)
@@ -124,27 +130,36 @@ class DeliveryWorker:
                     row.id, token, HELD, attempts=row.attempts - 1, updated_at=utcnow()),
                     metric="held"))
             else:
-                self._ready.append((token, row, hook, event))
-        self._pump()
+                key = (event.id, hook.secret if include_secret else None)
+                content = bodies.get(key)
+                if content is None:  # one body per event (and secret), however many subscribers
+                    content = bodies[key] = signing.body(
+                        event.id, event.event, as_utc(event.occurred_at),  # type: ignore[arg-type]
+                        event.data, secret=hook.secret, include_secret=include_secret)
+                self._ready.append((token, row, hook, event, content))
+        self._work.set()
         return len(rows)
 
-    def _pump(self, finished: asyncio.Task[None] | None = None) -> None:
-        """Start ready deliveries while fewer than `concurrency` are on the wire."""
-        if finished is not None:
-            self._inflight.pop(finished, None)
-        while self._ready and len(self._inflight) < self.config.concurrency:
-            token, row, hook, event = self._ready.popleft()
-            task = asyncio.create_task(self._deliver(token, row, hook, event))
-            self._inflight[task] = (token, row.id)
-            task.add_done_callback(self._pump)
-        self._room.set()
-
     # -- sending ---------------------------------------------------------------------------
-    async def _deliver(self, token: str, row: Any, hook: WebhookRecord, event: Any) -> None:
+    async def _send_loop(self, slot: int) -> None:
+        """One of `concurrency` senders: take the next ready delivery, send it, repeat."""
+        ready = self._ready
+        while True:
+            if not ready:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            token, row, hook, event, content = ready.popleft()
+            self._inflight[slot] = (token, row.id)
+            try:
+                await self._deliver(token, row, hook, event, content)
+            finally:
+                del self._inflight[slot]
+                self._room.set()
+
+    async def _deliver(self, token: str, row: Any, hook: WebhookRecord, event: Any,
+                       content: bytes) -> None:
         cfg = self.config
-        content = signing.body(event.id, event.event, as_utc(event.occurred_at),  # type: ignore[arg-type]
-                               event.data, secret=hook.secret,
-                               include_secret=cfg.include_secret_in_payload)
         headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent)
         try:
             result = await send(self.session, hook.method, hook.url, content, headers,
@@ -266,12 +281,12 @@ class DeliveryWorker:
     async def _shutdown(self, flusher: asyncio.Task[None]) -> None:
         """Stop: give unfinished deliveries back (due now, attempt returned), save outcomes."""
         unfinished = dict(self._inflight)
-        waiting = [(token, row.id) for token, row, _, _ in self._ready]
+        waiting = [(token, row.id) for token, row, *_ in self._ready]
         self._ready.clear()
-        for task in unfinished:
+        for task in self._senders:
             task.cancel()
-        if unfinished:
-            await asyncio.gather(*unfinished, return_exceptions=True)
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._senders.clear()
         flusher.cancel()
         await asyncio.gather(flusher, return_exceptions=True)
         try:
