@@ -103,7 +103,7 @@ class WebhooksConfig(Section):
     timeout: Duration = 15.0
     lease: Duration = 60.0
     poll_interval: Duration = 0.5
-    claim_batch: int = Field(100, ge=1, le=1000)
+    claim_batch: int = Field(200, ge=1, le=1000)
     jitter: float = Field(0.1, ge=0.0, le=1.0)
     disable_after_failures: int = Field(10, ge=0, le=10_000)
     max_batch: int = Field(1000, ge=1, le=10_000)

@@ -26,7 +26,7 @@ from servicegate.webhooks.store import ACTIVE, CANCELLED, DISABLED, HELD, Webhoo
 
 log = structlog.get_logger("servicegate.webhooks.worker")
 CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
-FLUSH_EVERY = 0.025
+FLUSH_EVERY = 0.04
 FLUSH_MAX = 500
 FLUSH_TRIES = 3
 
@@ -74,10 +74,10 @@ class DeliveryWorker:
     async def _claim_loop(self) -> None:
         cfg = self.config
         failures = 0
-        # Hold up to twice `concurrency` claimed deliveries (half sending, half ready) and claim
-        # in batches, so the next batch is claimed while the current one is on the wire.
-        capacity = 2 * cfg.concurrency
-        low_water = max(1, min(cfg.claim_batch, cfg.concurrency))
+        # Hold up to `concurrency` deliveries on the wire plus one claim batch ready, and claim
+        # in batches, so the next batch is claimed while the current one is being sent.
+        capacity = cfg.concurrency + cfg.claim_batch
+        low_water = max(1, cfg.claim_batch // 2)
         while True:
             free = capacity - len(self._inflight) - len(self._ready)
             if free < low_water:
