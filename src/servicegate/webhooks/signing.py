@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +35,10 @@ def headers(message_id: str, content: bytes, secret: str | None, *, user_agent: 
         "webhook-timestamp": str(int(now.timestamp())),
     }
     if secret:
-        out["webhook-signature"] = Webhook(secret.encode("utf-8")).sign(
-            message_id, now, content.decode("utf-8"))
+        out["webhook-signature"] = _signer(secret).sign(message_id, now, content.decode("utf-8"))
     return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _signer(secret: str) -> Webhook:
+    return Webhook(secret.encode("utf-8"))

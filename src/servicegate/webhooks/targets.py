@@ -8,6 +8,7 @@ the address connected to (no DNS-rebinding window).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import Any
@@ -95,12 +96,17 @@ def check_target(url: str, *, allow_private: bool) -> None:
     """At delivery time: refuse a literal non-public address (names are checked on resolving)."""
     if allow_private:
         return
+    reason = _literal_refusal(url)
+    if reason:
+        raise TargetRefused(reason)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_refusal(url: str) -> str | None:
     host = urlsplit(url).hostname or ""
     literal = literal_host(host)
-    if literal:
-        reason = refusal(literal)
-        if reason:
-            raise TargetRefused(f"refused: {host} is {reason}")
+    reason = refusal(literal) if literal else None
+    return f"refused: {host} is {reason}" if reason else None
 
 
 class GuardedResolver(AbstractResolver):
