@@ -61,8 +61,8 @@ def queue_columns() -> list[Column[Any]]:
 
 
 def queue_index(table_name: str) -> Index:
-    """The index claims walk: pending items by due time."""
-    return Index(f"ix_{table_name}_due", "status", "run_at")
+    """The index claims walk: pending items by due time (then id, the claim's full order)."""
+    return Index(f"ix_{table_name}_due", "status", "run_at", "id")
 
 
 @dataclass(frozen=True, slots=True)

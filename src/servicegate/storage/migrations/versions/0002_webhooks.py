@@ -78,7 +78,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["webhook_id"], ["webhooks.id"],
                                 name="fk_deliveries_webhook_id_webhooks", ondelete="SET NULL"),
     )
-    op.create_index("ix_deliveries_due", "deliveries", ["status", "run_at"])
+    op.create_index("ix_deliveries_due", "deliveries", ["status", "run_at", "id"])
     op.create_index("ix_deliveries_client", "deliveries", ["client_id", "id"])
     op.create_index("ix_deliveries_webhook", "deliveries", ["webhook_id", "status"])
     op.create_index("ix_deliveries_event", "deliveries", ["event_id"])
