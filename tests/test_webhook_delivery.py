@@ -378,3 +378,29 @@ async def test_odd_response_bodies_are_kept_truncated(hooks, receiver):
     first, second = detail["attemptLog"]
     assert first["statusCode"] == 500 and second["statusCode"] == 200
     assert len(first["responseBody"]) == 2048 and "binary" in first["responseBody"]
+
+
+async def test_metrics_count_outcomes_and_queue_depth(hooks, receiver):
+    hooks.runtime.settings.webhooks.retry_schedule = [0.0, 3600.0]
+    hooks.runtime.webhooks.publisher.attempt_budget = 2
+    receiver.plan("/m", 500)
+    await register(hooks, receiver.url("/m"))
+    await register(hooks, receiver.url("/ok"))
+    await publish(hooks)
+    await receiver.wait_for(1, "/m")
+    await receiver.wait_for(1, "/ok")
+
+    async def settled():
+        body = await listing(hooks)
+        return all(not d["sending"] and d["lastStatusCode"] for d in body["deliveries"])
+
+    await until(settled)
+    await hooks.runtime.webhooks.sample_metrics()
+    text = (await hooks.client.get("/metrics")).text
+    values = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
+              if line.startswith("servicegate_webhook_")}
+    assert values['servicegate_webhook_queue_depth{state="scheduled"}'] == 1
+    assert values['servicegate_webhook_queue_depth{state="due"}'] == 0
+    assert values['servicegate_webhook_deliveries_total{outcome="succeeded"}'] >= 1
+    assert values['servicegate_webhook_deliveries_total{outcome="retry"}'] >= 1
+    assert values["servicegate_webhook_attempt_duration_seconds_count"] >= 2

@@ -99,14 +99,18 @@ class WebhookService:
                 log.warning("prune_failed", error=str(exc))
             await asyncio.sleep(self.config.prune_interval)
 
+    async def sample_metrics(self) -> None:
+        """Queue depth and the age of the oldest due delivery, for /metrics."""
+        stats = await self.queue.stats()
+        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
+        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
+        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
+        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
+
     async def _sample_loop(self) -> None:
         while True:
             try:
-                stats = await self.queue.stats()
-                metrics.QUEUE_DEPTH.labels("due").set(stats.due)
-                metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
-                metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
-                metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
+                await self.sample_metrics()
             except Exception as exc:
                 log.warning("queue_sample_failed", error=str(exc))
             await asyncio.sleep(SAMPLE_EVERY)
