@@ -21,6 +21,8 @@ from servicegate.definitions.registry import DefinitionRegistry
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
+from servicegate.webhooks.publisher import EventPublisher
+from servicegate.webhooks.service import WebhookService
 
 log = structlog.get_logger("servicegate.runtime")
 
@@ -45,7 +47,13 @@ class Runtime:
     http: aiohttp.ClientSession
     definitions: DefinitionRegistry
     databases: NamedDatabases
+    webhooks: WebhookService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+
+    @property
+    def events(self) -> EventPublisher:
+        """`await runtime.events.publish(event, data, owner=...)`: the one way to raise events."""
+        return self.webhooks.publisher
 
     @classmethod
     async def start(cls, settings: Settings, engine: AsyncEngine | None = None) -> Runtime:
@@ -65,8 +73,9 @@ class Runtime:
         definitions = DefinitionRegistry(settings)
         definitions.load()
         databases = NamedDatabases(settings.databases)
+        webhooks = WebhookService(engine, settings.webhooks)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases)
+                   definitions, databases, webhooks)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -89,6 +98,11 @@ class Runtime:
         """Start the background workers this node runs (delivery, jobs, reload...)."""
         if self.settings.definitions.watch:
             self.spawn("definitions-watch", self.definitions.watch())
+        self.start_workers()
+
+    def start_workers(self, *, webhook_workers: int | None = None) -> None:
+        """The queue consumers (`servicegate worker` runs only these)."""
+        self.webhooks.start_workers(self.spawn, workers=webhook_workers)
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -96,6 +110,7 @@ class Runtime:
         if self.workers:
             await asyncio.gather(*self.workers.values(), return_exceptions=True)
         self.workers.clear()
+        await self.webhooks.close()
 
     async def stop(self) -> None:
         await self.stop_background()
