@@ -1,7 +1,7 @@
 """Webhooks benchmark: events accepted by POST /events, deliveries/s against the raw ceiling of
 the same HTTP client, and the latency from the 202 to the receiver on an idle gateway.
 
-    .venv/bin/python -m bench.webhooks            # or: .venv/bin/python bench/webhooks.py
+    .venv/bin/python -m bench.webhooks
     BENCH_DURATION=3 BENCH_EVENTS=1000 .venv/bin/python -m bench.webhooks --database postgresql://...
 
 The sink is nginx answering 204 and logging `$msec $http_webhook_id` per request, so arrival
@@ -16,11 +16,8 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -31,51 +28,13 @@ import aiohttp
 import orjson
 from standardwebhooks import Webhook
 
-BIN = Path(sys.executable).parent
+from bench.harness import BIN, free_port, process
+
 DURATION = float(os.environ.get("BENCH_DURATION", "3"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "1000"))
 SUBSCRIBERS = 10
 CONCURRENCY = 64
 SECRET = "bench-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30.0) -> None:
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
-
-
-@contextlib.contextmanager
-def process(args: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-            ready_url: str | None = None, log: Path | None = None) -> Iterator[subprocess.Popen]:
-    out = open(log, "ab") if log else subprocess.DEVNULL
-    proc = subprocess.Popen(args, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    try:
-        if ready_url:
-            wait_http(ready_url)
-        yield proc
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 @contextlib.contextmanager
