@@ -12,7 +12,16 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
 from servicegate import logs
-from servicegate.api import admin_clients, health, metrics, oauth, openapi, ping
+from servicegate.api import (
+    admin_clients,
+    admin_identities,
+    health,
+    identity,
+    metrics,
+    oauth,
+    openapi,
+    ping,
+)
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
@@ -36,13 +45,16 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, metrics]
+    modules = [ping, identity, health, oauth, admin_clients, admin_identities, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
+        # before any /services/{name} route: "identity" is not a service definition
+        *identity.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
+        *admin_identities.routes(),
         *metrics.routes(settings.metrics.enabled),
         *openapi.routes(document),
     ]

@@ -17,6 +17,7 @@ from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
+from servicegate.identity.service import IdentityService
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.engine import create_engine
 
@@ -41,6 +42,7 @@ class Runtime:
     external: ExternalIssuers
     authenticator: Authenticator
     http: aiohttp.ClientSession
+    identity: IdentityService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
 
     @classmethod
@@ -58,7 +60,9 @@ class Runtime:
         http = outbound_session()
         external.session = http
         authenticator = Authenticator(store, issuer, external, settings.auth.cache_ttl)
-        return cls(settings, engine, store, keyset, issuer, external, authenticator, http)
+        identity = IdentityService.create(settings.identity, engine)
+        return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
+                   identity)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -90,6 +94,7 @@ class Runtime:
     async def stop(self) -> None:
         await self.stop_background()
         await self.http.close()
+        await self.identity.close()
         await self.engine.dispose()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from servicegate import __version__
-from servicegate.cli import clients
+from servicegate.cli import clients, identities
 from servicegate.cli.common import ConfigOption, console, run, settings_from
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(clients.app, name="clients")
+app.add_typer(identities.app, name="identities")
 keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

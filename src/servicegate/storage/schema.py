@@ -6,12 +6,16 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
     MetaData,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData(
@@ -50,4 +54,58 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Index("ix_api_keys_client", "client_id"),
+)
+
+
+# Identity search (issue 5). `doc` is the identity as answered (JSON text); the other columns
+# are what filters and ordering run on. `*_lc` columns hold Python's str.lower() of their
+# source so `tolower(...)` is Unicode-correct on SQLite too and can use a plain index.
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("juridical_type", SmallInteger, nullable=False),
+    Column("first_name", String(200)),
+    Column("middle_name", String(200)),
+    Column("last_name", String(200)),
+    Column("company_name", String(400)),
+    Column("full_name", String(400), nullable=False),
+    Column("salutation", String(100)),
+    Column("name_suffix", String(100)),
+    Column("idnumber", String(64)),
+    Column("birth_date", Date),
+    Column("party_reference_code", String(64)),
+    Column("first_name_lc", String(200)),
+    Column("last_name_lc", String(200)),
+    Column("company_name_lc", String(400)),
+    Column("full_name_lc", String(400), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_identities_idnumber", "idnumber"),
+    Index("ix_identities_full_name", "full_name", "id"),
+    Index("ix_identities_full_name_lc", "full_name_lc", "id"),
+    Index("ix_identities_last_name", "last_name", "id"),
+    Index("ix_identities_party_reference_code", "party_reference_code"),
+)
+
+identity_addresses = Table(
+    "identity_addresses",
+    metadata,
+    Column("identity_id", String(64), ForeignKey("identities.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("position", SmallInteger, nullable=False),
+    Column("type", String(40)),
+    Column("co_address", String(200)),
+    Column("street", String(200)),
+    Column("house_no", String(20)),
+    Column("house_no_extension", String(20)),
+    Column("zip_code", String(20)),
+    Column("city", String(100)),
+    Column("state_code", String(20)),
+    Column("country_code", String(3)),
+    Column("city_lc", String(100)),
+    PrimaryKeyConstraint("identity_id", "position", name="pk_identity_addresses"),
+    Index("ix_identity_addresses_city", "city", "identity_id"),
+    Index("ix_identity_addresses_city_lc", "city_lc"),
+    Index("ix_identity_addresses_zip_code", "zip_code"),
 )
