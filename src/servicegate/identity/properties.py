@@ -51,13 +51,12 @@ class PropertyMap:
             self.properties[name.lower()] = prop
 
     def suggest(self, name: str) -> str:
-        names = sorted({p.path for p in self.properties.values()} | set(self.collections))
-        close = difflib.get_close_matches(name.lower(), [n.lower() for n in names], n=1)
-        hint = ""
-        if close:
-            match = next(n for n in names if n.lower() == close[0])
-            hint = f"; did you mean {match!r}?"
-        return hint
+        """"; did you mean 'x'?" for a near miss, else ""."""
+        shown = {key: (prop.path if key == prop.path.lower() else key)
+                 for key, prop in self.properties.items()}
+        shown.update({key: coll.path for key, coll in self.collections.items()})
+        close = difflib.get_close_matches(name.lower(), sorted(shown), n=1)
+        return f"; did you mean {shown[close[0]]!r}?" if close else ""
 
     def known(self) -> list[str]:
         return sorted({p.path for p in self.properties.values()})

@@ -12,7 +12,7 @@ from servicegate.identity.odata.errors import QueryError
 Kind = Literal["string", "int", "float", "date", "ident", "punct", "end"]
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\w.:-])")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?(?![\w])")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?(?![\w.])")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PUNCT = "()/,:"
 _SPACE = " \t\r\n"
@@ -78,8 +78,11 @@ def tokenize(source: str) -> list[Token]:
             if not m:
                 raise QueryError(f"malformed number starting {source[i:i + 12]!r}", i)
             text = m.group()
-            if m.group(1):
-                tokens.append(Token("float", text, i, float(text)))
+            if m.group(1) or m.group(2):
+                number_f = float(text)
+                if number_f in (float("inf"), float("-inf")):
+                    raise QueryError("number out of range", i)
+                tokens.append(Token("float", text, i, number_f))
             else:
                 number = int(text)
                 if abs(number) > MAX_INT:

@@ -210,7 +210,7 @@ class _Parser:
         while self.at_punct("/"):
             self.advance()
             tok = self.peek()
-            if tok.kind != "ident":
+            if tok.kind != "ident" or tok.text.lower() in _KEYWORDS:
                 raise QueryError(f"expected a property name after '/' but found {tok.describe()}",
                                  tok.pos)
             self.advance()
