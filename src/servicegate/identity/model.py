@@ -11,12 +11,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$"
 JURIDICAL_TYPES = {0: "unknown", 1: "person", 2: "company"}
 
-Str40 = Annotated[str, StringConstraints(max_length=40)]
-Str20 = Annotated[str, StringConstraints(max_length=20)]
-Str64 = Annotated[str, StringConstraints(max_length=64)]
-Str100 = Annotated[str, StringConstraints(max_length=100)]
-Str200 = Annotated[str, StringConstraints(max_length=200)]
-Str400 = Annotated[str, StringConstraints(max_length=400)]
+_NO_NUL = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL; refuse it on both backends
+
+
+def _text(max_length: int) -> Any:
+    return Annotated[str, StringConstraints(max_length=max_length, pattern=_NO_NUL)]
+
+
+Str3, Str20, Str40, Str64 = _text(3), _text(20), _text(40), _text(64)
+Str100, Str200, Str254, Str400 = _text(100), _text(200), _text(254), _text(400)
 
 
 class _Part(BaseModel):
@@ -42,7 +45,7 @@ class Address(_Part):
     zipCode: Str20 | None = None
     city: Str100 | None = None
     stateCode: Str20 | None = None
-    countryCode: Annotated[str, StringConstraints(max_length=3)] | None = None
+    countryCode: Str3 | None = None
 
 
 class Identity(_Part):
@@ -51,8 +54,7 @@ class Identity(_Part):
     name: Name = Field(default_factory=Name)
     addresses: list[Address] = Field(default_factory=list, max_length=20)
     idnumber: Str64 | None = None
-    emails: list[Annotated[str, StringConstraints(max_length=254)]] = Field(
-        default_factory=list, max_length=20)
+    emails: list[Str254] = Field(default_factory=list, max_length=20)
     phoneNumbers: list[Str64] = Field(default_factory=list, max_length=20)
     birthDate: dt.date | None = None
     partyReferenceCode: Str64 | None = None
