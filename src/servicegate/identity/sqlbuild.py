@@ -6,10 +6,11 @@ subqueries: `any(v: c)` -> EXISTS(... AND c), `all(v: c)` -> NOT EXISTS(... AND 
 
 String matching is case-sensitive (as in OData); `tolower(...)` makes it case-insensitive and
 uses a stored lower-case column when the property has one. Per backend:
-- PostgreSQL: startswith/contains/endswith -> LIKE with escaped wildcards (pg_trgm and
-  pattern indexes serve them);
-- SQLite: startswith -> a range `>= p AND < p'` (uses the B-tree index, case-sensitive, unlike
-  SQLite's LIKE), contains -> instr(), endswith -> GLOB with escaped wildcards.
+- startswith -> a code-point range `>= p AND < p'` on both (B-tree indexes serve it; on
+  PostgreSQL in the "C" collation, on SQLite with the BINARY collation - case-sensitive,
+  unlike SQLite's LIKE);
+- PostgreSQL: contains/endswith -> LIKE with escaped wildcards (pg_trgm indexes serve them);
+- SQLite: contains -> instr(), endswith -> GLOB with escaped wildcards.
 """
 
 from __future__ import annotations
@@ -150,8 +151,11 @@ class FilterCompiler:
         return self.implicit_any(self.two_valued(pred, operand), collection)
 
     def starts_with(self, expr: ColumnElement, prefix: str) -> ColumnElement[bool]:
+        """A code-point range: exact, index-friendly, and (unlike LIKE with a parameter) usable
+        by PostgreSQL's generic plans. PostgreSQL compares in the "C" collation, which the
+        migration's `(column COLLATE "C")` indexes serve, whatever the database collation."""
         if not self.sqlite:
-            return expr.like(_like_escape(prefix) + "%", escape="\\")
+            expr = expr.collate("C")
         upper = _successor(prefix)
         lower_bound = expr >= prefix
         return lower_bound if upper is None else and_(lower_bound, expr < upper)
@@ -164,14 +168,26 @@ class FilterCompiler:
                              node.collection.pos)
         if scope:
             raise QueryError("any()/all() cannot be nested", node.pos)
-        link = coll.parent_key == coll.owner_key
         if node.body is None:
-            return exists(select(literal(1)).select_from(coll.table).where(link))
+            return self.member_of(coll, None)
         assert node.variable is not None
         body = self.condition(node.body, {node.variable.lower(): coll})
         if node.kind == "any":
-            return exists(select(literal(1)).select_from(coll.table).where(link, body))
-        return not_(exists(select(literal(1)).select_from(coll.table).where(link, not_(body))))
+            return self.member_of(coll, body)
+        return not_(self.member_of(coll, not_(body)))
+
+    def member_of(self, coll: Collection, condition: ColumnElement[bool] | None
+                  ) -> ColumnElement[bool]:
+        """Some member of the collection satisfies `condition` (any member when None).
+
+        PostgreSQL plans EXISTS as a semi-join; SQLite runs a correlated EXISTS once per
+        identity, but `id IN (SELECT ...)` lets it start from the member's index."""
+        conditions = [] if condition is None else [condition]
+        if self.sqlite:
+            members = select(coll.parent_key).where(coll.parent_key.is_not(None), *conditions)
+            return coll.owner_key.in_(members)
+        link = coll.parent_key == coll.owner_key
+        return exists(select(literal(1)).select_from(coll.table).where(link, *conditions))
 
     # -- operands and values ---------------------------------------------------------------
     def operand(self, node: ast.Node, scope: dict[str, Collection]) -> tuple[Operand, Collection | None]:
@@ -258,12 +274,9 @@ class FilterCompiler:
         column = operand.base.column
         return or_(pred, column.is_(None)) if negative else and_(pred, column.is_not(None))
 
-    @staticmethod
-    def implicit_any(pred: ColumnElement[bool], collection: Collection | None) -> ColumnElement[bool]:
-        if collection is None:
-            return pred
-        link = collection.parent_key == collection.owner_key
-        return exists(select(literal(1)).select_from(collection.table).where(link, pred))
+    def implicit_any(self, pred: ColumnElement[bool], collection: Collection | None
+                     ) -> ColumnElement[bool]:
+        return pred if collection is None else self.member_of(collection, pred)
 
 
 def _show(lit: ast.Literal) -> str:

@@ -3,10 +3,10 @@
 Revision ID: 0003_identity
 Revises: 0001_foundation
 
-On PostgreSQL it also tries `CREATE EXTENSION IF NOT EXISTS pg_trgm` (inside a savepoint, so a
-server without the extension or without the privilege still migrates) and, when available,
-adds trigram GIN indexes that serve `contains`/`endswith`; when the database collation is not
-C, `varchar_pattern_ops` indexes serve `startswith`.
+On PostgreSQL it adds `(column COLLATE "C")` indexes for `startswith` (a code-point range,
+whatever the database collation) and tries `CREATE EXTENSION IF NOT EXISTS pg_trgm` (inside a
+savepoint, so a server without the extension or the privilege still migrates); when available,
+a trigram GIN index on full_name serves `contains`/`endswith`.
 """
 
 import sqlalchemy as sa
@@ -18,9 +18,7 @@ branch_labels = None
 depends_on = None
 
 _TRGM_COLUMNS = ("full_name",)
-_PATTERN_COLUMNS = (("identities", "full_name"), ("identities", "full_name_lc"),
-                    ("identities", "last_name"),
-                    ("identity_addresses", "city"))
+_PREFIX_COLUMNS = ("full_name", "full_name_lc", "last_name")
 
 
 def upgrade() -> None:
@@ -81,13 +79,9 @@ def upgrade() -> None:
 
 
 def _postgres_search_indexes(bind: sa.Connection) -> None:
-    collation = bind.execute(
-        sa.text("SELECT datcollate FROM pg_database WHERE datname = current_database()")
-    ).scalar()
-    if str(collation) not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
-        for table, column in _PATTERN_COLUMNS:
-            op.execute(f"CREATE INDEX ix_{table}_{column}_pattern ON {table} "
-                       f"({column} varchar_pattern_ops)")
+    # startswith() is a code-point range in the "C" collation (see identity/sqlbuild.py)
+    for column in _PREFIX_COLUMNS:
+        op.execute(f'CREATE INDEX ix_identities_{column}_c ON identities ({column} COLLATE "C")')
     try:
         with bind.begin_nested():
             bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))

@@ -1,0 +1,299 @@
+"""Identity search benchmark: N generated identities in SQLite and PostgreSQL.
+
+For each backend: import rate of `servicegate identities import`, then p50/p99 over HTTP
+(`servicegate serve`, one worker, sequential keep-alive requests) for four queries, each
+against the same SQL (the count and the page statements the gateway runs) executed directly
+with the raw driver (sqlite3 / asyncpg) in the same run.
+
+    .venv/bin/python -m bench.identity                 # 1,000,000 identities (the issue's size)
+    .venv/bin/python -m bench.identity --size 50000    # quicker
+    BENCH_IDENTITY_SIZE=200000 make bench
+
+Prints a markdown table. Runtime is bounded: --requests per query and --max-seconds per loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from servicegate.identity import generator
+from servicegate.identity.properties import identity_properties
+from servicegate.identity.search import IdentitySearch
+
+BIN = Path(sys.executable).parent
+SERVICEGATE = str(BIN / "servicegate")
+PG_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SEED = 42
+
+QUERIES = {
+    "a": ("idnumber eq '…'", None),
+    "b": ("startswith(fullname,'Ander')", "fullname"),
+    "c": ("addresses/any(a: a/city eq 'Lund') and juridicalType eq 1", "fullname"),
+    "d": ("contains(fullname,'son')", None),
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def env_for(workdir: Path, url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICEGATE_")}
+    env.update({
+        "SERVICEGATE_DATABASE__URL": url,
+        "SERVICEGATE_AUTH__SIGNING_KEY_PATH": str(workdir / "keys"),
+        "SERVICEGATE_DEFINITIONS__DIR": str(workdir / "definitions"),
+        "SERVICEGATE_LOGGING__LEVEL": "warning",
+        "SERVICEGATE_METRICS__ENABLED": "false",
+    })
+    return env
+
+
+def cli(env: dict[str, str], *args: str, timeout: float = 3600) -> str:
+    done = subprocess.run([SERVICEGATE, *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"servicegate {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def filters(size: int, requests: int) -> dict[str, list[str]]:
+    rng = random.Random(7)
+    ids = [generator.identity(SEED, rng.randrange(size))["idnumber"] for _ in range(requests)]
+    return {
+        "a": [f"idnumber eq '{i}'" for i in ids],
+        "b": [QUERIES["b"][0]] * requests,
+        "c": [QUERIES["c"][0]] * requests,
+        "d": [QUERIES["d"][0]] * requests,
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def http_loop(url: str, key: str, flts: list[str], orderby: str | None,
+                    max_seconds: float) -> list[float]:
+    out: list[float] = []
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout, headers={"X-API-Key": key}) as http:
+        for i, flt in enumerate([*flts[:5], *flts]):
+            params = {"$filter": flt}
+            if orderby:
+                params["$orderby"] = orderby
+            t0 = time.perf_counter()
+            async with http.get(url + "/services/identity", params=params) as resp:
+                await resp.read()
+                if resp.status != 200:
+                    raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
+            if i >= 5:
+                out.append(time.perf_counter() - t0)
+            if sum(out) > max_seconds:
+                break
+    return out
+
+
+def compiled(flt: str, orderby: str | None, dialect: Any) -> list[tuple[str, list[Any]]]:
+    """The gateway's count and page statements for this query, as driver SQL + parameters."""
+    search = IdentitySearch.__new__(IdentitySearch)
+    search.properties = identity_properties()
+    search.dialect = "sqlite" if dialect.name == "sqlite" else "postgresql"
+    from servicegate.identity.odata import DEFAULT_LIMITS
+
+    search.limits = DEFAULT_LIMITS
+    from servicegate.storage.schema import identities
+
+    search.columns = [identities.c.doc]
+    query = search.prepare(flt, orderby, None, None)
+    out = []
+    for stmt in search.statements(query):
+        c = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        params = c.construct_params()
+        out.append((str(c), [params[name] for name in (c.positiontup or [])]))
+    return out
+
+
+def sqlite_loop(path: Path, flts: list[str], orderby: str | None, max_seconds: float
+                ) -> list[float]:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    dialect = sqlite_dialect.pysqlite.dialect(paramstyle="qmark")
+    out: list[float] = []
+    for i, flt in enumerate([*flts[:5], *flts]):
+        (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
+        t0 = time.perf_counter()
+        conn.execute(count_sql, count_args).fetchone()
+        [r[0].encode() for r in conn.execute(page_sql, page_args).fetchall()]
+        if i >= 5:
+            out.append(time.perf_counter() - t0)
+        if sum(out) > max_seconds:
+            break
+    conn.close()
+    return out
+
+
+async def postgres_loop(url: str, flts: list[str], orderby: str | None, max_seconds: float
+                        ) -> list[float]:
+    conn = await asyncpg.connect(url)
+    dialect = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
+    out: list[float] = []
+    try:
+        for i, flt in enumerate([*flts[:5], *flts]):
+            (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
+            t0 = time.perf_counter()
+            await conn.fetchval(count_sql, *count_args)
+            [r[0].encode() for r in await conn.fetch(page_sql, *page_args)]
+            if i >= 5:
+                out.append(time.perf_counter() - t0)
+            if sum(out) > max_seconds:
+                break
+    finally:
+        await conn.close()
+    return out
+
+
+@contextlib.contextmanager
+def gateway(env: dict[str, str], workdir: Path):
+    port = free_port()
+    log = open(workdir / f"gateway-{port}.log", "ab")
+    proc = subprocess.Popen([SERVICEGATE, "serve", "--port", str(port), "--workers", "1"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        log.close()
+
+
+async def pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def run_backend(backend: str, data: Path, workdir: Path, size: int, requests: int,
+                max_seconds: float) -> tuple[float, list[dict[str, Any]]]:
+    if backend == "sqlite":
+        db = workdir / "identity.db"
+        url = f"sqlite:///{db}"
+    else:
+        name = f"sg_bench_identity_{secrets.token_hex(4)}"
+        asyncio.run(pg_admin(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    env = env_for(workdir, url)
+    try:
+        cli(env, "migrate")
+        out = cli(env, "identities", "import", str(data))
+        m = re.search(r"imported (\d+) identities in ([\d.]+)s", out)
+        assert m, out
+        rate = int(m.group(1)) / float(m.group(2))
+        key = re.search(r'"api_key": "([^"]+)"', cli(env, "clients", "create", "bench", "--scope",
+                                                      "identity:read", "--json")).group(1)
+        rows = []
+        flts = filters(size, requests)
+        with gateway(env, workdir) as base:
+            for q, (_, orderby) in QUERIES.items():
+                http = asyncio.run(http_loop(base, key, flts[q], orderby, max_seconds))
+                if backend == "sqlite":
+                    direct = sqlite_loop(db, flts[q], orderby, max_seconds)
+                else:
+                    direct = asyncio.run(postgres_loop(url, flts[q], orderby, max_seconds))
+                rows.append({"backend": backend, "query": q, "n": len(http),
+                             "http50": pct(http, .5) * 1e3, "http99": pct(http, .99) * 1e3,
+                             "sql50": pct(direct, .5) * 1e3, "sql99": pct(direct, .99) * 1e3})
+        return rate, rows
+    finally:
+        if backend == "postgres":
+            asyncio.run(pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+
+
+def verdict(row: dict[str, Any]) -> str:
+    h, s = row["http50"], row["sql50"]
+    if row["query"] in ("a", "b"):
+        ok = h < 10 and h <= 2 * s + 2
+        return ("ok" if ok else "MISS") + " (<10 ms, ≤2xSQL+2 ms)"
+    return ("ok" if h <= 1.5 * s else "MISS") + " (≤1.5xSQL)"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size", type=int,
+                        default=int(os.environ.get("BENCH_IDENTITY_SIZE", "1000000")))
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--max-seconds", type=float, default=20.0,
+                        help="stop a measurement loop after this much summed latency")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="sg-bench-identity-"))
+    try:
+        data = workdir / "identities.jsonl"
+        t0 = time.perf_counter()
+        cli(env_for(workdir, f"sqlite:///{workdir / 'unused.db'}"), "identities", "generate",
+            str(args.size), "--seed", str(SEED), "--out", str(data))
+        generated = time.perf_counter() - t0
+        results = []
+        rates = {}
+        for backend in args.backends.split(","):
+            rate, rows = run_backend(backend.strip(), data, workdir, args.size, args.requests,
+                                     args.max_seconds)
+            rates[backend] = rate
+            results += rows
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"## Identity search — {args.size:,} identities\n")
+    print(f"Generated the JSON Lines file in {generated:.1f}s. Queries: "
+          + "; ".join(f"({q}) `{f}`" + (f" `$orderby={o}`" if o else "")
+                      for q, (f, o) in QUERIES.items()) + ".\n")
+    print("| backend | query | requests | HTTP p50 ms | HTTP p99 ms | direct SQL p50 ms "
+          "| direct SQL p99 ms | HTTP/SQL p50 | target |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        print(f"| {r['backend']} | ({r['query']}) | {r['n']} | {r['http50']:.2f} | "
+              f"{r['http99']:.2f} | {r['sql50']:.2f} | {r['sql99']:.2f} | "
+              f"{r['http50'] / r['sql50']:.2f}x | {verdict(r)} |")
+    print("\n| backend | import identities/s (CLI, JSON Lines) | target |")
+    print("|---|---:|---|")
+    for backend, rate in rates.items():
+        print(f"| {backend} | {rate:,.0f} | {'ok' if rate >= 20000 else 'MISS'} (≥ 20,000/s) |")
+
+
+if __name__ == "__main__":
+    main()
