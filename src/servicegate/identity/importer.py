@@ -22,13 +22,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-import orjson
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from servicegate.identity.fields import ADDRESS_MEMBERS
 from servicegate.identity.model import Identity
-from servicegate.identity.store import IdentityStore
+from servicegate.identity.store import IdentityStore, Refused
 
 Format = Literal["jsonl", "csv"]
 NAME_COLUMNS = ("firstName", "middleName", "lastName", "companyName", "fullName", "salutation",
@@ -65,7 +63,9 @@ class Summary:
         return r
 
 
-Record = tuple[int, dict[str, Any] | None, str | None]  # line, data, or the reason it is unusable
+# line number, then a dict (CSV, generator) or the raw JSON text of one identity (JSON Lines),
+# or None with the reason the row is unusable
+Record = tuple[int, dict[str, Any] | bytes | None, str | None]
 
 
 def detect_format(name: str, given: str | None) -> Format:
@@ -83,6 +83,11 @@ def detect_format(name: str, given: str | None) -> Format:
 
 
 def validation_reason(exc: ValidationError) -> str:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return f"malformed JSON: {first['ctx'].get('error', first['msg'])}"
+    if first["type"] == "model_type" and not first["loc"]:
+        return "not a JSON object"
     parts = []
     for e in exc.errors(include_url=False)[:5]:
         where = "/".join(str(p) for p in e["loc"]) or "(row)"
@@ -100,15 +105,7 @@ def jsonl_records(stream: IO[bytes]) -> Iterator[Record]:
             continue
         if line_no == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            yield line_no, None, f"malformed JSON: {exc}"
-            continue
-        if not isinstance(data, dict):
-            yield line_no, None, "not a JSON object"
-            continue
-        yield line_no, data, None
+        yield line_no, raw, None
 
 
 def _csv_plan(header: list[str]) -> list[tuple[str, int | None, str]]:
@@ -198,12 +195,15 @@ class Importer:
 
     async def run(self, records: Iterable[Record]) -> Summary:
         batch: dict[str, tuple[int, Identity]] = {}
-        for line, data, problem in records:
+        for n, (line, data, problem) in enumerate(records):
+            if n % 64 == 0:
+                await asyncio.sleep(0)  # let the batch in flight send its next statement
             if problem is not None or data is None:
                 self._reject(line, problem or "unusable row")
                 continue
             try:
-                identity = Identity.model_validate(data)
+                identity = (Identity.model_validate_json(data) if isinstance(data, bytes)
+                            else Identity.model_validate(data))
             except ValidationError as exc:
                 self._reject(line, validation_reason(exc))
                 continue
@@ -235,12 +235,11 @@ class Importer:
         try:
             await self.store.upsert_many([i for _, i in items])
             self.summary.imported += len(items)
-        except DBAPIError:
+        except Refused:
             for line, identity in items:  # isolate the rows the database refuses
                 try:
                     await self.store.upsert_many([identity])
                     self.summary.imported += 1
-                except DBAPIError as exc:
-                    reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-                    self._reject(line, f"refused by the database: {reason}")
+                except Refused as exc:
+                    self._reject(line, f"refused by the database: {exc}")
         self.on_batch(self.summary)

@@ -74,21 +74,19 @@ def _lower(value: str | None) -> str | None:
     return None if value is None else value.lower()
 
 
+def complete(identity: Identity) -> Identity:
+    """Fill in the derived fullName (the stored and answered identity always has one)."""
+    identity.name.fullName = full_name(identity.name, identity.juridicalType)
+    return identity
+
+
 def document(identity: Identity) -> dict[str, Any]:
     """The identity as the API answers it (every member present, null when unknown)."""
-    data = identity.model_dump(mode="json")
-    data["name"]["fullName"] = full_name(identity.name, identity.juridicalType)
-    return {
-        "id": data["id"],
-        "juridicalType": data["juridicalType"],
-        "name": data["name"],
-        "addresses": data["addresses"],
-        "idnumber": data["idnumber"],
-        "emails": data["emails"],
-        "phoneNumbers": data["phoneNumbers"],
-        "birthDate": data["birthDate"],
-        "partyReferenceCode": data["partyReferenceCode"],
-    }
+    return orjson.loads(document_json(identity))
+
+
+def document_json(identity: Identity) -> str:
+    return complete(identity).model_dump_json()
 
 
 def identity_row(identity: Identity, now: dt.datetime) -> dict[str, Any]:
@@ -111,7 +109,7 @@ def identity_row(identity: Identity, now: dt.datetime) -> dict[str, Any]:
         "last_name_lc": _lower(n.lastName),
         "company_name_lc": _lower(n.companyName),
         "full_name_lc": fn.lower(),
-        "doc": orjson.dumps(document(identity)).decode(),
+        "doc": document_json(identity),
         "updated_at": now,
     }
 
