@@ -45,6 +45,10 @@ class PropertyMap:
     key: ColumnElement  # the tie-breaker for ordering and the identity id
     properties: dict[str, Property] = field(default_factory=dict)  # lower-case name/alias -> prop
     collections: dict[str, Collection] = field(default_factory=dict)
+    # startswith: "range" (>= p AND < p', exact in code-point order: the gateway's own tables,
+    # whose text columns are BINARY on SQLite and COLLATE "C" on PostgreSQL) or "pattern"
+    # (LIKE/GLOB, exact in any collation) for external tables
+    prefix: Literal["range", "pattern"] = "range"
 
     def add(self, prop: Property, *aliases: str) -> None:
         for name in (prop.path, *aliases):

@@ -78,7 +78,7 @@ class ExternalSource:
         cols = config.columns
         self.table = _table(config.table, _columns(cols, {config.key: String()}))
         t = self.table
-        pm = PropertyMap(table=t, key=t.c[config.key])
+        pm = PropertyMap(table=t, key=t.c[config.key], prefix="pattern")
         pm.add(Property("id", t.c[config.key], nullable=False))
         for prop, column in cols.items():
             flat = [prop.split("/")[-1].lower()] if prop.startswith("name/") else []

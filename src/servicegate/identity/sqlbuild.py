@@ -6,9 +6,9 @@ subqueries: `any(v: c)` -> EXISTS(... AND c), `all(v: c)` -> NOT EXISTS(... AND 
 
 String matching is case-sensitive (as in OData); `tolower(...)` makes it case-insensitive and
 uses a stored lower-case column when the property has one. Per backend:
-- startswith -> a code-point range `>= p AND < p'` on both (B-tree indexes serve it; on
-  PostgreSQL in the "C" collation, on SQLite with the BINARY collation - case-sensitive,
-  unlike SQLite's LIKE);
+- startswith -> a code-point range `>= p AND < p'` on both (B-tree indexes serve it; the
+  gateway's text columns are COLLATE "C" on PostgreSQL and BINARY on SQLite, so this is exact
+  and case-sensitive, unlike SQLite's LIKE);
 - PostgreSQL: contains/endswith -> LIKE with escaped wildcards (pg_trgm indexes serve them);
 - SQLite: contains -> instr(), endswith -> GLOB with escaped wildcards.
 """
@@ -141,7 +141,7 @@ class FilterCompiler:
         text = str(pattern.value)
         expr = operand.expr
         if node.name == "startswith":
-            pred = self.starts_with(expr, text)
+            pred = self.starts_with(operand, text)
         elif node.name == "contains":
             pred = (func.instr(expr, text) > 0 if self.sqlite
                     else expr.like("%" + _like_escape(text) + "%", escape="\\"))
@@ -150,12 +150,15 @@ class FilterCompiler:
                     else expr.like("%" + _like_escape(text), escape="\\"))
         return self.implicit_any(self.two_valued(pred, operand), collection)
 
-    def starts_with(self, expr: ColumnElement, prefix: str) -> ColumnElement[bool]:
+    def starts_with(self, operand: Operand, prefix: str) -> ColumnElement[bool]:
         """A code-point range: exact, index-friendly, and (unlike LIKE with a parameter) usable
-        by PostgreSQL's generic plans. PostgreSQL compares in the "C" collation, which the
-        migration's `(column COLLATE "C")` indexes serve, whatever the database collation."""
-        if not self.sqlite:
-            expr = expr.collate("C")
+        by PostgreSQL's generic plans. Our columns compare by code point (SQLite BINARY,
+        PostgreSQL COLLATE "C"); tables of unknown collation get LIKE/GLOB instead."""
+        if self.pm.prefix == "pattern":
+            if self.sqlite:
+                return operand.expr.op("GLOB")(_glob_escape(prefix) + "*")
+            return operand.expr.like(_like_escape(prefix) + "%", escape="\\")
+        expr = operand.expr
         upper = _successor(prefix)
         lower_bound = expr >= prefix
         return lower_bound if upper is None else and_(lower_bound, expr < upper)

@@ -101,6 +101,7 @@ def _tuples(rows: list[dict[str, Any]], columns: list[str], convert: dict[str, A
 
 async def _sqlite_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
                          addresses: list[dict[str, Any]]) -> None:
+    await conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB: index pages of big imports
     dialect = conn.dialect
     convert = {c.name: proc for c in identities.columns
                if (proc := c.type.bind_processor(dialect)) is not None}
