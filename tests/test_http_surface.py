@@ -107,3 +107,53 @@ async def test_openapi_and_offline_docs(gateway):
     assert "/services/ping" in doc["paths"]
     html = (await gateway.client.get("/docs")).text
     assert "openapi.json" in html and "http://" not in html and "https://" not in html
+
+
+async def test_base_path_prefixes_every_route(tmp_path, sqlite_url):
+    import httpx
+
+    from servicegate.app import create_app
+    from servicegate.runtime import Runtime
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, sqlite_url, server={"base_path": "/gw/"})
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    created = await runtime.clients.create("based", ["services"])
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gw") as client:
+            h = {"X-API-Key": created.api_key}
+            assert (await client.get("/gw/services/ping", headers=h)).json() == {}
+            assert_problem(await client.get("/services/ping", headers=h), 404)
+            doc = (await client.get("/gw/openapi.json")).json()
+            assert "/gw/services/ping" in doc["paths"]
+            assert doc["components"]["securitySchemes"]["oauth2apikey"]["flows"][
+                "clientCredentials"]["tokenUrl"] == "/gw/oauth2/token"
+    finally:
+        await runtime.stop()
+
+
+async def test_readyz_fails_when_a_worker_stops(gateway):
+    async def crashes():
+        raise RuntimeError("boom")
+
+    gateway.runtime.spawn("delivery-test", crashes())
+    import asyncio
+
+    await asyncio.sleep(0)
+    r = await gateway.client.get("/readyz")
+    body = assert_problem(r, 503)
+    assert "delivery-test" in body["checks"]["workers"]
+
+
+async def test_metrics_can_require_admin(gateway):
+    gateway.runtime.settings.metrics.require_admin = True
+    assert_problem(await gateway.client.get("/metrics"), 401)
+    r = await gateway.client.get("/metrics", headers={"X-API-Key": gateway.admin_key})
+    assert r.status_code == 200 and "servicegate_http_requests_total" in r.text

@@ -9,7 +9,7 @@ from typing import Any
 import structlog
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from servicegate import logs
 from servicegate.api import (
@@ -26,6 +26,7 @@ from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
 from servicegate.web.middleware import GatewayMiddleware
+from servicegate.web.routing import Route
 
 log = structlog.get_logger("servicegate.app")
 
@@ -36,7 +37,7 @@ def _prefixed(routes: list[BaseRoute], base: str) -> list[BaseRoute]:
     out: list[BaseRoute] = []
     for route in routes:
         assert isinstance(route, Route)
-        out.append(Route(base + route.path, route.endpoint, methods=list(route.methods or ())))
+        out.append(Route(base + route.path, route.endpoint, methods=sorted(route.methods or ())))
     return out
 
 

@@ -9,13 +9,13 @@ from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from servicegate.auth import credentials
 from servicegate.auth.scopes import grants
 from servicegate.runtime import runtime_of
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _STATUS = {

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from servicegate import __version__
 from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
 
 TAGS = [
     {"name": "Callback", "description": "Named callbacks invoked by partners and providers"},
@@ -67,7 +68,7 @@ def build_document(fragments: list[dict[str, Any]], base_path: str) -> dict[str,
     for fragment in fragments:
         for path, ops in fragment.items():
             paths.setdefault(base_path + path, {}).update(ops)
-    components = dict(COMPONENTS)
+    components = copy.deepcopy(COMPONENTS)
     flows = components["securitySchemes"]["oauth2apikey"]["flows"]
     flows["clientCredentials"]["tokenUrl"] = base_path + "/oauth2/token"
     return {

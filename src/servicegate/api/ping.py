@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from servicegate.web.guard import authenticate
 from servicegate.web.responses import empty_object
+from servicegate.web.routing import Route
 
 GROUPS = {"services": "Services", "callback": "Callback", "webhooks": "Webhooks"}
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-from cachetools import TTLCache
-
 from servicegate.auth import credentials
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.principal import Principal
@@ -20,6 +18,7 @@ from servicegate.auth.tokens import (
     scopes_of,
     unverified_header_and_issuer,
 )
+from servicegate.auth.ttlmap import TTLMap
 from servicegate.storage.clients import ClientRecord, ClientStore, NotFound
 
 
@@ -41,9 +40,9 @@ class Authenticator:
         self.store = store
         self.issuer = issuer
         self.external = external
-        self._keys: TTLCache[str, ClientRecord | None] = TTLCache(maxsize=50_000, ttl=cache_ttl)
-        self._clients: TTLCache[str, ClientRecord | None] = TTLCache(maxsize=50_000, ttl=cache_ttl)
-        self._tokens: TTLCache[str, tuple[dict, float]] = TTLCache(maxsize=50_000, ttl=cache_ttl)
+        self._keys: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
+        self._clients: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
+        self._tokens: TTLMap[str, dict] = TTLMap(cache_ttl)
 
     def forget_all(self) -> None:
         """Called after any change to clients or keys on this node."""
@@ -73,7 +72,7 @@ class Authenticator:
         client = self._keys.get(digest, _MISSING)
         if client is _MISSING:
             client = await self.store.by_key_digest(digest)
-            self._keys[digest] = client
+            self._keys.set(digest, client)
         if client is None:
             raise Unauthenticated("invalid API key")
         assert isinstance(client, ClientRecord)
@@ -88,16 +87,16 @@ class Authenticator:
                 client = await self.store.get(client_id)
             except NotFound:
                 client = None
-            self._clients[client_id] = client
+            self._clients.set(client_id, client)
         return client  # type: ignore[return-value]
 
     async def _by_token(self, token: str) -> Principal:
         if len(token) > 8192:
             raise Unauthenticated("token too large")
-        cached = self._tokens.get(token)
+        cached = self._tokens.get(token, None)
         try:
-            if cached is not None and cached[1] > time.time():
-                claims = cached[0]
+            if cached is not None:
+                claims = cached
             else:
                 header, iss = unverified_header_and_issuer(token)
                 if iss == self.issuer.issuer:
@@ -106,7 +105,9 @@ class Authenticator:
                     claims = await self.external.verify(token, header, iss)
                 else:
                     raise TokenError("token issuer not accepted")
-                self._tokens[token] = (claims, float(claims["exp"]))
+                # Cached no longer than the token lives.
+                ttl = min(self._tokens.ttl, float(claims["exp"]) - time.time())
+                self._tokens.set(token, claims, ttl)
         except TokenError as exc:
             raise Unauthenticated(str(exc)) from None
         sub = str(claims["sub"])

@@ -23,13 +23,15 @@ def prepare(settings: Settings) -> None:
     keyset.ensure(settings.auth.signing_key_path)
 
 
-def _multiprocess_metrics(workers: int) -> None:
+def _multiprocess_metrics(workers: int) -> Path | None:
+    """Several worker processes share metrics through files (prometheus multiprocess mode)."""
     if workers <= 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        return
+        return None
     directory = Path("var") / f"prometheus-{os.getpid()}"
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory.resolve())
+    return directory
 
 
 def serve(settings: Settings, *, migrate: bool = True) -> None:
@@ -39,13 +41,13 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
     if migrate:
         prepare(settings)
     server = settings.server
-    _multiprocess_metrics(server.workers)
+    metrics_dir = _multiprocess_metrics(server.workers)
     console.print(
         f"ServiceGate listening on http://{server.host}:{server.port}{server.base_path} "
         f"({server.workers} worker{'s' if server.workers > 1 else ''})",
         highlight=False,
     )
-    Granian(
+    granian = Granian(
         "servicegate.app:create_app",
         factory=True,
         address=server.host,
@@ -58,4 +60,9 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
         respawn_failed_workers=True,
         workers_kill_timeout=int(server.shutdown_grace) or None,
         backlog=2048,
-    ).serve()
+    )
+    try:
+        granian.serve()
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)

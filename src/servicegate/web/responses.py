@@ -23,5 +23,9 @@ class JSONResponse(Response):
         return dumps(content)
 
 
+_EMPTY = JSONResponse(EMPTY_OBJECT)
+
+
 def empty_object() -> JSONResponse:
-    return JSONResponse(EMPTY_OBJECT)
+    """The shared `{}` answer (immutable: nothing downstream edits a sent response's headers)."""
+    return _EMPTY

@@ -1,0 +1,38 @@
+"""Routes with a lean endpoint wrapper for the hot path.
+
+Starlette wraps every endpoint in a second exception-handling layer; ours answers a
+ProblemError right here and leaves everything else to the app-level handlers, which saves
+about a tenth of an authenticated ping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from starlette import routing
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from servicegate.web.problems import ProblemError, from_error
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _lean(endpoint: Endpoint) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        try:
+            response = await endpoint(request)
+        except ProblemError as exc:
+            response = from_error(request, exc)
+        await response(scope, receive, send)
+
+    return app
+
+
+class Route(routing.Route):
+    def __init__(self, path: str, endpoint: Endpoint, *, methods: Sequence[str] | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(path, endpoint, methods=list(methods) if methods else None, name=name)
+        self.app = _lean(endpoint)

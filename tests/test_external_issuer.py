@@ -1,0 +1,87 @@
+"""Tokens from an external OpenID provider, verified against its JWKS served by a real server."""
+
+import time
+
+import jwt as pyjwt
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from servicegate.app import create_app
+from servicegate.runtime import Runtime
+from tests.conftest import make_settings
+from tests.support.processes import free_port
+from tests.test_auth_api import assert_problem
+
+ISSUER = "https://login.partner.test/"
+
+
+@pytest.fixture
+async def jwks_server():
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
+    jwk.update({"kid": "ext-1", "alg": "RS256", "use": "sig"})
+    hits = []
+
+    async def handler(request):
+        hits.append(request.path)
+        return web.json_response({"keys": [jwk]})
+
+    app = web.Application()
+    app.router.add_get("/jwks", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield key, f"http://127.0.0.1:{port}/jwks", hits
+    await runner.cleanup()
+
+
+async def test_external_tokens(tmp_path, sqlite_url, jwks_server):
+    import httpx
+
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+
+    key, url, hits = jwks_server
+    settings = make_settings(tmp_path, sqlite_url, auth={
+        "issuers": [{"issuer": ISSUER, "jwks_url": url, "audience": "servicegate-api"}]})
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    now = int(time.time())
+    claims = {"iss": ISSUER, "sub": "partner-42", "aud": "servicegate-api", "iat": now,
+              "exp": now + 300, "scp": ["services", "webhooks"]}
+
+    def sign(c, kid="ext-1", k=key, alg="RS256"):
+        return pyjwt.encode(c, k, algorithm=alg, headers={"kid": kid})
+
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gw") as client:
+            async def ping(token):
+                return await client.get("/services/ping",
+                                        headers={"Authorization": f"Bearer {token}"})
+
+            r = await ping(sign(claims))
+            assert r.status_code == 200 and r.json() == {}
+            assert (await ping(sign(claims))).status_code == 200
+            assert hits == ["/jwks"]  # fetched once, then cached
+
+            other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            for bad in (
+                sign({**claims, "aud": "servicegate"}),
+                sign({**claims, "exp": now - 600}),
+                sign(claims, k=other),
+                sign(claims, kid="unknown-kid"),
+                sign({**claims, "iss": "https://unconfigured.test/"}),
+            ):
+                assert_problem(await ping(bad), 401)
+            r = await client.get("/admin/clients",
+                                 headers={"Authorization": f"Bearer {sign(claims)}"})
+            assert_problem(r, 403)
+    finally:
+        await runtime.stop()
