@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from servicegate.auth.scopes import ADMIN
 from servicegate.identity.model import ID_PATTERN, Identity
@@ -14,6 +13,7 @@ from servicegate.web.bodies import json_body, validated
 from servicegate.web.guard import authorize
 from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
 
 
 def _service(request: Request) -> IdentityService:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from servicegate.auth.scopes import IDENTITY_READ
 from servicegate.identity.odata import QueryError
@@ -12,6 +11,7 @@ from servicegate.runtime import runtime_of
 from servicegate.web.guard import authorize
 from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
 
 OPTIONS = ("$filter", "$orderby", "$skip", "$top")
 
