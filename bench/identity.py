@@ -38,8 +38,10 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from servicegate.identity import generator
+from servicegate.identity.odata import DEFAULT_LIMITS
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
+from servicegate.storage.schema import identities
 
 BIN = Path(sys.executable).parent
 SERVICEGATE = str(BIN / "servicegate")
@@ -96,25 +98,66 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-async def http_loop(url: str, key: str, flts: list[str], orderby: str | None,
-                    max_seconds: float) -> list[float]:
-    out: list[float] = []
+class Direct:
+    """The same count + page statements, straight through the raw driver (no gateway)."""
+
+    def __init__(self, backend: str, target: str) -> None:
+        self.backend, self.target = backend, target
+        self.sqlite: sqlite3.Connection | None = None
+        self.pg: asyncpg.Connection | None = None
+
+    async def open(self) -> None:
+        if self.backend == "sqlite":
+            self.sqlite = sqlite3.connect(self.target)
+            self.sqlite.execute("PRAGMA journal_mode=WAL")
+        else:
+            self.pg = await asyncpg.connect(self.target)
+
+    async def close(self) -> None:
+        if self.sqlite is not None:
+            self.sqlite.close()
+        if self.pg is not None:
+            await self.pg.close()
+
+    async def run(self, flt: str, orderby: str | None) -> None:
+        if self.sqlite is not None:
+            dialect = sqlite_dialect.pysqlite.dialect(paramstyle="qmark")
+            (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
+            self.sqlite.execute(count_sql, count_args).fetchone()
+            [r[0].encode() for r in self.sqlite.execute(page_sql, page_args).fetchall()]
+            return
+        assert self.pg is not None
+        dialect = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
+        (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
+        await self.pg.fetchval(count_sql, *count_args)
+        [r[0].encode() for r in await self.pg.fetch(page_sql, *page_args)]
+
+
+async def measure(url: str, key: str, direct: Direct, flts: list[str], orderby: str | None,
+                  max_seconds: float) -> tuple[list[float], list[float]]:
+    """Alternate one HTTP request and one direct execution, so both see the same machine
+    load (the two cores are shared); the first five of each are warm-up."""
+    via_http: list[float] = []
+    via_sql: list[float] = []
     timeout = aiohttp.ClientTimeout(total=60)
+    params_base = {"$orderby": orderby} if orderby else {}
     async with aiohttp.ClientSession(timeout=timeout, headers={"X-API-Key": key}) as http:
         for i, flt in enumerate([*flts[:5], *flts]):
-            params = {"$filter": flt}
-            if orderby:
-                params["$orderby"] = orderby
             t0 = time.perf_counter()
-            async with http.get(url + "/services/identity", params=params) as resp:
+            async with http.get(url + "/services/identity",
+                                params={"$filter": flt, **params_base}) as resp:
                 await resp.read()
                 if resp.status != 200:
                     raise RuntimeError(f"HTTP {resp.status}: {await resp.text()}")
+            t1 = time.perf_counter()
+            await direct.run(flt, orderby)
+            t2 = time.perf_counter()
             if i >= 5:
-                out.append(time.perf_counter() - t0)
-            if sum(out) > max_seconds:
+                via_http.append(t1 - t0)
+                via_sql.append(t2 - t1)
+            if sum(via_http) + sum(via_sql) > max_seconds:
                 break
-    return out
+    return via_http, via_sql
 
 
 def compiled(flt: str, orderby: str | None, dialect: Any) -> list[tuple[str, list[Any]]]:
@@ -122,11 +165,7 @@ def compiled(flt: str, orderby: str | None, dialect: Any) -> list[tuple[str, lis
     search = IdentitySearch.__new__(IdentitySearch)
     search.properties = identity_properties()
     search.dialect = "sqlite" if dialect.name == "sqlite" else "postgresql"
-    from servicegate.identity.odata import DEFAULT_LIMITS
-
     search.limits = DEFAULT_LIMITS
-    from servicegate.storage.schema import identities
-
     search.columns = [identities.c.doc]
     query = search.prepare(flt, orderby, None, None)
     out = []
@@ -134,45 +173,6 @@ def compiled(flt: str, orderby: str | None, dialect: Any) -> list[tuple[str, lis
         c = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         params = c.construct_params()
         out.append((str(c), [params[name] for name in (c.positiontup or [])]))
-    return out
-
-
-def sqlite_loop(path: Path, flts: list[str], orderby: str | None, max_seconds: float
-                ) -> list[float]:
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    dialect = sqlite_dialect.pysqlite.dialect(paramstyle="qmark")
-    out: list[float] = []
-    for i, flt in enumerate([*flts[:5], *flts]):
-        (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
-        t0 = time.perf_counter()
-        conn.execute(count_sql, count_args).fetchone()
-        [r[0].encode() for r in conn.execute(page_sql, page_args).fetchall()]
-        if i >= 5:
-            out.append(time.perf_counter() - t0)
-        if sum(out) > max_seconds:
-            break
-    conn.close()
-    return out
-
-
-async def postgres_loop(url: str, flts: list[str], orderby: str | None, max_seconds: float
-                        ) -> list[float]:
-    conn = await asyncpg.connect(url)
-    dialect = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
-    out: list[float] = []
-    try:
-        for i, flt in enumerate([*flts[:5], *flts]):
-            (count_sql, count_args), (page_sql, page_args) = compiled(flt, orderby, dialect)
-            t0 = time.perf_counter()
-            await conn.fetchval(count_sql, *count_args)
-            [r[0].encode() for r in await conn.fetch(page_sql, *page_args)]
-            if i >= 5:
-                out.append(time.perf_counter() - t0)
-            if sum(out) > max_seconds:
-                break
-    finally:
-        await conn.close()
     return out
 
 
@@ -209,10 +209,20 @@ async def pg_admin(sql: str) -> None:
         await conn.close()
 
 
+async def _measure(backend: str, target: Any, base: str, key: str, flts: list[str],
+                   orderby: str | None, max_seconds: float) -> tuple[list[float], list[float]]:
+    direct = Direct(backend, str(target))
+    await direct.open()
+    try:
+        return await measure(base, key, direct, flts, orderby, max_seconds)
+    finally:
+        await direct.close()
+
+
 def run_backend(backend: str, data: Path, workdir: Path, size: int, requests: int,
                 max_seconds: float) -> tuple[float, list[dict[str, Any]]]:
+    db = workdir / "identity.db"
     if backend == "sqlite":
-        db = workdir / "identity.db"
         url = f"sqlite:///{db}"
     else:
         name = f"sg_bench_identity_{secrets.token_hex(4)}"
@@ -231,11 +241,8 @@ def run_backend(backend: str, data: Path, workdir: Path, size: int, requests: in
         flts = filters(size, requests)
         with gateway(env, workdir) as base:
             for q, (_, orderby) in QUERIES.items():
-                http = asyncio.run(http_loop(base, key, flts[q], orderby, max_seconds))
-                if backend == "sqlite":
-                    direct = sqlite_loop(db, flts[q], orderby, max_seconds)
-                else:
-                    direct = asyncio.run(postgres_loop(url, flts[q], orderby, max_seconds))
+                http, direct = asyncio.run(_measure(backend, db if backend == "sqlite" else url,
+                                                    base, key, flts[q], orderby, max_seconds))
                 rows.append({"backend": backend, "query": q, "n": len(http),
                              "http50": pct(http, .5) * 1e3, "http99": pct(http, .99) * 1e3,
                              "sql50": pct(direct, .5) * 1e3, "sql99": pct(direct, .99) * 1e3})

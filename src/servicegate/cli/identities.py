@@ -83,9 +83,13 @@ def import_(
 
     async def go():  # type: ignore[no-untyped-def]
         async with migrated_engine(settings) as engine:
-            importer = Importer(IdentityStore(engine), batch_size, rejected, advanced)
+            store = IdentityStore(engine)
+            importer = Importer(store, batch_size, rejected, advanced)
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
-            return await importer.run(records)
+            summary = await importer.run(records)
+            if summary.imported:
+                await store.analyze()
+            return summary
 
     try:
         with progress:
@@ -155,11 +159,14 @@ def generate(
 
         async def go():  # type: ignore[no-untyped-def]
             async with migrated_engine(settings) as engine:
-                importer = Importer(IdentityStore(engine), batch_size,
+                store = IdentityStore(engine)
+                importer = Importer(store, batch_size,
                                     on_batch=lambda s: progress.update(task, completed=s.imported))
                 records = ((i, item, None) for i, item in
                            enumerate(identities(count, seed, start), start=1))
-                return await importer.run(records)
+                summary = await importer.run(records)
+                await store.analyze()
+                return summary
 
         summary = run(go)
     elapsed = time.perf_counter() - started

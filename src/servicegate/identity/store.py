@@ -78,6 +78,16 @@ class IdentityStore:
             result = await conn.execute(delete(identities).where(identities.c.id == identity_id))
         return bool(result.rowcount)
 
+    async def analyze(self) -> None:
+        """Refresh the planner statistics after a bulk load (sampled on SQLite: fast)."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "sqlite":
+                await conn.exec_driver_sql("PRAGMA analysis_limit=2000")
+                await conn.exec_driver_sql("ANALYZE identities")
+                await conn.exec_driver_sql("ANALYZE identity_addresses")
+            else:
+                await conn.exec_driver_sql("ANALYZE identities, identity_addresses")
+
     async def count(self) -> int:
         from sqlalchemy import func
 
