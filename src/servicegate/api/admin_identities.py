@@ -33,7 +33,7 @@ def _id(request: Request) -> str:
 def _writable(service: IdentityService) -> None:
     if not service.writable:
         raise ProblemError(409, "identities are searched in an external read-only source "
-                           "([identity] source = \"sql\"); change them there")
+                           "([identity] source = \"sql\"); read and change them there")
 
 
 async def put_identity(request: Request) -> Response:
@@ -55,7 +55,9 @@ async def put_identity(request: Request) -> Response:
 
 async def get_identity(request: Request) -> Response:
     await authorize(request, ADMIN)
-    doc = await _service(request).store.get(_id(request))
+    service = _service(request)
+    _writable(service)
+    doc = await service.store.get(_id(request))
     if doc is None:
         raise ProblemError(404, "no such identity")
     return JSONResponse(doc, headers={"Cache-Control": "no-store"})

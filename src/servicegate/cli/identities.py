@@ -31,6 +31,12 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _warn_if_external(settings) -> None:  # type: ignore[no-untyped-def]
+    if settings.identity.source == "sql":
+        err_console.print("[yellow]note:[/yellow] [identity] source = \"sql\": searches read the "
+                          "external table, not the identities loaded here", highlight=False)
+
+
 @app.command("import")
 def import_(
     file: str = typer.Argument(..., help="a .jsonl or .csv file, or - for JSON Lines on stdin"),
@@ -50,6 +56,7 @@ def import_(
     from servicegate.identity.store import IdentityStore
 
     settings = settings_from(config)
+    _warn_if_external(settings)
     try:
         fmt = detect_format(file, format)
     except ImportFormatError as exc:
@@ -153,6 +160,7 @@ def generate(
     from servicegate.identity.store import IdentityStore
 
     settings = settings_from(config)
+    _warn_if_external(settings)
     with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
         task = progress.add_task("generate", total=count)
