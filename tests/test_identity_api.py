@@ -179,3 +179,41 @@ async def test_admin_rejects_bad_identities_and_changes_nothing(api):
     assert_problem(r, 400)
     r = await api.client.put(path, json={}, headers=api.reader)
     assert_problem(r, 403)
+
+
+async def test_openapi_documents_identity_routes(api):
+    doc = (await api.client.get("/openapi.json")).json()
+    params = {p["name"] for p in doc["paths"]["/services/identity"]["get"]["parameters"]}
+    assert params == {"$filter", "$skip", "$top", "$orderby"}
+    assert set(doc["paths"]["/admin/identities/{identity_id}"]) == {"put", "get", "delete"}
+
+
+async def test_identity_route_under_a_base_path(tmp_path, sqlite_url):
+    import httpx
+
+    from servicegate.app import create_app
+    from servicegate.runtime import Runtime
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, sqlite_url, server={"base_path": "/gw"})
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    reader = await runtime.clients.create("r", ["identity:read"])
+    await runtime.identity.store.upsert_many([Identity.model_validate(LUND_ANDERS)])
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gw") as client:
+            h = {"X-API-Key": reader.api_key}
+            r = await client.get("/gw/services/identity", params={"$filter": "city eq 'Lund'"},
+                                 headers=h)
+            assert r.json()["total"] == 1
+            body = assert_problem(await client.get("/gw/services/identity",
+                                                   params={"$top": "x"}, headers=h), 400)
+            assert body["instance"] == "/gw/services/identity"
+    finally:
+        await runtime.stop()

@@ -233,7 +233,7 @@ class Importer:
 
     async def _write(self, items: list[tuple[int, Identity]]) -> None:
         try:
-            await self.store.upsert_many([i for _, i in items])
+            await self.store.upsert_many([i for _, i in items], bulk=True)
             self.summary.imported += len(items)
         except Refused:
             for line, identity in items:  # isolate the rows the database refuses

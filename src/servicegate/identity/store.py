@@ -35,15 +35,16 @@ class IdentityStore:
         return IdentitySearch(self.engine, identity_properties(), [identities.c.doc], _render,
                               limits)
 
-    async def upsert_many(self, batch: Sequence[Identity], conn: AsyncConnection | None = None
-                          ) -> None:
-        """Write a batch in one transaction: each identity with all its addresses, or none."""
+    async def upsert_many(self, batch: Sequence[Identity], conn: AsyncConnection | None = None,
+                          *, bulk: bool = False) -> None:
+        """Write a batch in one transaction: each identity with all its addresses, or none.
+        `bulk` (the importer): give SQLite a page cache that holds the indexes being filled."""
         if not batch:
             return
         if conn is None:
             try:
                 async with self.engine.begin() as own:
-                    await self.upsert_many(batch, own)
+                    await self.upsert_many(batch, own, bulk=bulk)
             except (DBAPIError, asyncpg.PostgresError) as exc:
                 orig = getattr(exc, "orig", None) or exc
                 raise Refused(str(orig).strip().splitlines()[0] if str(orig).strip()
@@ -55,7 +56,7 @@ class IdentityStore:
         if self.dialect == "postgresql":
             await _postgres_upsert(conn, rows, addresses)
         else:
-            await _sqlite_upsert(conn, rows, addresses)
+            await _sqlite_upsert(conn, rows, addresses, bulk)
 
     async def put(self, identity: Identity) -> bool:
         """Create or replace; True when it was created."""
@@ -79,14 +80,18 @@ class IdentityStore:
         return bool(result.rowcount)
 
     async def analyze(self) -> None:
-        """Refresh the planner statistics after a bulk load (sampled on SQLite: fast)."""
-        async with self.engine.begin() as conn:
-            if self.dialect == "sqlite":
+        """After a bulk load: refresh planner statistics (sampled on SQLite: fast); on
+        PostgreSQL also VACUUM, which sets the visibility map so counts are index-only scans
+        instead of visiting every matching row in the heap."""
+        if self.dialect == "sqlite":
+            async with self.engine.begin() as conn:
                 await conn.exec_driver_sql("PRAGMA analysis_limit=2000")
                 await conn.exec_driver_sql("ANALYZE identities")
                 await conn.exec_driver_sql("ANALYZE identity_addresses")
-            else:
-                await conn.exec_driver_sql("ANALYZE identities, identity_addresses")
+            return
+        async with self.engine.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await auto.exec_driver_sql("VACUUM (ANALYZE) identities, identity_addresses")
 
     async def count(self) -> int:
         from sqlalchemy import func
@@ -110,8 +115,9 @@ def _tuples(rows: list[dict[str, Any]], columns: list[str], convert: dict[str, A
 
 
 async def _sqlite_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
-                         addresses: list[dict[str, Any]]) -> None:
-    await conn.exec_driver_sql("PRAGMA cache_size=-65536")  # 64 MB: index pages of big imports
+                         addresses: list[dict[str, Any]], bulk: bool) -> None:
+    if bulk:  # the index pages a million-row import keeps touching (a few hundred MB)
+        await conn.exec_driver_sql("PRAGMA cache_size=-262144")
     dialect = conn.dialect
     convert = {c.name: proc for c in identities.columns
                if (proc := c.type.bind_processor(dialect)) is not None}
