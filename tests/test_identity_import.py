@@ -174,3 +174,52 @@ def test_cli_generate_and_import(tmp_path, database_url, engine):
     assert "generated 50 identities into the database" in r.stdout
     r = _cli(tmp_path, database_url, "identities", "import", str(tmp_path / "missing.csv"))
     assert r.returncode == 2 and "no such file" in r.stderr
+
+
+async def _index_names(engine):
+    from servicegate.identity.bulk import _definitions
+
+    async with engine.connect() as conn:
+        return {name for name, _ in await _definitions(conn)}
+
+
+async def test_initial_load_rebuilds_the_indexes(engine, tmp_path):
+    from servicegate.identity.bulk import deferred_indexes
+
+    before = await _index_names(engine)
+    assert "ix_identities_full_name" in before
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(generator.identity(4, i)) for i in range(300)))
+    store = IdentityStore(engine)
+    async with deferred_indexes(engine) as dropped:
+        assert dropped and await _index_names(engine) == set()
+        with path.open("rb") as f:
+            await Importer(store).run(jsonl_records(f))
+    assert await _index_names(engine) == before
+    async with deferred_indexes(engine) as dropped:  # not empty any more: indexes stay
+        assert not dropped and await _index_names(engine) == before
+    page = await store.searcher().search("startswith(fullname,'A')", "fullname")
+    assert page.total == sum(1 for i in range(300)
+                             if generator.identity(4, i)["name"]["fullName"].startswith("A"))
+
+
+async def test_indexes_come_back_after_an_interrupted_initial_load(engine):
+    from servicegate.identity.bulk import deferred_indexes, recover
+
+    before = await _index_names(engine)
+    cm = deferred_indexes(engine)
+    assert await cm.__aenter__() is True  # the process "dies" here: no __aexit__
+    assert await _index_names(engine) == set()
+    assert await recover(engine) == len(before)
+    assert await _index_names(engine) == before
+    assert await recover(engine) == 0
+
+
+async def test_a_failing_initial_load_still_rebuilds(engine):
+    from servicegate.identity.bulk import deferred_indexes
+
+    before = await _index_names(engine)
+    with pytest.raises(RuntimeError):
+        async with deferred_indexes(engine):
+            raise RuntimeError("disk full")
+    assert await _index_names(engine) == before

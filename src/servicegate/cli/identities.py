@@ -43,9 +43,13 @@ def import_(
     format: str | None = typer.Option(None, "--format", "-f", help="jsonl or csv (default: by "
                                       "file extension)"),
     batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
+    keep_indexes: bool = typer.Option(False, "--keep-indexes",
+                                      help="into an empty table too, maintain the search indexes "
+                                           "row by row instead of rebuilding them at the end"),
     config: Path | None = ConfigOption,
 ) -> None:
     """Import identities (upsert by id), streaming; reports every rejected row."""
+    from servicegate.identity.bulk import deferred_indexes
     from servicegate.identity.importer import (
         Importer,
         ImportFormatError,
@@ -93,7 +97,8 @@ def import_(
             store = IdentityStore(engine)
             importer = Importer(store, batch_size, rejected, advanced)
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
-            summary = await importer.run(records)
+            async with deferred_indexes(engine, enabled=not keep_indexes):
+                summary = await importer.run(records)
             if summary.imported:
                 await store.analyze()
             return summary
@@ -156,6 +161,7 @@ def generate(
                           f"{time.perf_counter() - started:.1f}s", highlight=False)
         return
 
+    from servicegate.identity.bulk import deferred_indexes
     from servicegate.identity.importer import Importer
     from servicegate.identity.store import IdentityStore
 
@@ -172,7 +178,8 @@ def generate(
                                     on_batch=lambda s: progress.update(task, completed=s.imported))
                 records = ((i, item, None) for i, item in
                            enumerate(identities(count, seed, start), start=1))
-                summary = await importer.run(records)
+                async with deferred_indexes(engine):
+                    summary = await importer.run(records)
                 await store.analyze()
                 return summary
 
