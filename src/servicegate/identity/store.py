@@ -150,8 +150,9 @@ async def _postgres_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
     cols = ", ".join(_ID_COLUMNS)
     await pg.execute(f"INSERT INTO identities ({cols}) SELECT {cols} FROM {_STAGE} "
                      f"ON CONFLICT (id) DO UPDATE SET {_SET}")
-    await pg.execute(f"DELETE FROM identity_addresses a USING {_STAGE} s "
-                     "WHERE a.identity_id = s.id")
+    # by the primary-key index (a join with the unanalyzed temp table may scan the whole table)
+    await pg.execute("DELETE FROM identity_addresses WHERE identity_id = ANY($1::text[])",
+                     [r["id"] for r in rows])
     if addresses:
         await pg.copy_records_to_table("identity_addresses",
                                        records=_tuples(addresses, _ADDRESS_COLUMNS, {}),
