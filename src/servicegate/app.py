@@ -15,10 +15,12 @@ from starlette.routing import BaseRoute
 from servicegate import logs
 from servicegate.api import (
     admin_clients,
+    admin_identities,
     admin_webhooks,
     callback,
     events,
     health,
+    identity,
     metrics,
     oauth,
     openapi,
@@ -51,18 +53,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, services, callback, webhooks,
-               webhook_deliveries, events, admin_webhooks, metrics]
+    modules = [ping, identity, health, oauth, admin_clients, admin_identities, services,
+               callback, webhooks, webhook_deliveries, events, admin_webhooks, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
-        # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
-        # the definition routes, which match any name; everything else may follow them.
+        # Fixed /services/* routes (ping, identity, jobs) must come before the definition
+        # routes, which match any name; everything else may follow them.
+        *identity.routes(),
         *services.routes(settings.server.base_path),
         *callback.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
+        *admin_identities.routes(),
         *webhooks.routes(),
         *webhook_deliveries.routes(),
         *events.routes(),

@@ -7,7 +7,14 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -164,6 +171,72 @@ class MetricsConfig(Section):
     require_admin: bool = False
 
 
+_SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_$]{0,62}(\.[A-Za-z_][A-Za-z0-9_$]{0,62})?$"
+
+
+def _check_columns(value: dict[str, str], known: frozenset[str], what: str) -> dict[str, str]:
+    lowered = {k.lower(): k for k in known}
+    out: dict[str, str] = {}
+    for prop, column in value.items():
+        if prop.lower() not in lowered:
+            raise ValueError(f"unknown {what} {prop!r}; known: {sorted(known)}")
+        if not re.fullmatch(_SQL_NAME, column) or "." in column:
+            raise ValueError(f"column for {prop!r} must be a plain column name, not {column!r}")
+        out[lowered[prop.lower()]] = column
+    return out
+
+
+class ExternalAddresses(Section):
+    table: str = Field(pattern=_SQL_NAME)
+    key: str = Field(pattern=_SQL_NAME)  # column referring to the identity key
+    order_by: str | None = Field(None, pattern=_SQL_NAME)
+    columns: dict[str, str]
+
+    @field_validator("columns")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        from servicegate.identity.fields import ADDRESS_MEMBERS
+
+        return _check_columns(value, ADDRESS_MEMBERS, "address member")
+
+
+class ExternalIdentitySource(Section):
+    """`[identity.sql]`: search an existing table or view of another database, read-only."""
+
+    url: str
+    table: str = Field(pattern=_SQL_NAME)
+    key: str = Field("id", pattern=_SQL_NAME)
+    columns: dict[str, str] = {}
+    addresses: ExternalAddresses | None = None
+    pool_size: int = Field(5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        return DatabaseConfig._known_scheme(value)
+
+    @field_validator("columns")
+    @classmethod
+    def _known(cls, value: dict[str, str]) -> dict[str, str]:
+        from servicegate.identity.fields import SCALAR_PATHS
+
+        return _check_columns(value, SCALAR_PATHS - {"id"}, "identity property")
+
+
+class IdentityConfig(Section):
+    source: Literal["internal", "sql"] = "internal"
+    max_filter_length: int = Field(2048, ge=64, le=65536)
+    max_depth: int = Field(24, ge=2, le=100)
+    max_terms: int = Field(64, ge=1, le=1000)
+    sql: ExternalIdentitySource | None = None
+
+    @model_validator(mode="after")
+    def _sql_given(self) -> IdentityConfig:
+        if self.source == "sql" and self.sql is None:
+            raise ValueError('source = "sql" needs an [identity.sql] section (url, table, columns)')
+        return self
+
+
 class LoggingConfig(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -189,6 +262,7 @@ class Settings(BaseSettings):
     webhooks: WebhooksConfig = WebhooksConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
+    identity: IdentityConfig = IdentityConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -19,6 +19,7 @@ from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
+from servicegate.identity.service import IdentityService
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
@@ -49,6 +50,7 @@ class Runtime:
     definitions: DefinitionRegistry
     databases: NamedDatabases
     webhooks: WebhookService
+    identity: IdentityService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _definitions_seen: str = ""
 
@@ -76,8 +78,9 @@ class Runtime:
         definitions.load()
         databases = NamedDatabases(settings.databases)
         webhooks = WebhookService(engine, settings.webhooks)
+        identity = IdentityService.create(settings.identity, engine)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases, webhooks)
+                   definitions, databases, webhooks, identity)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -138,6 +141,7 @@ class Runtime:
         await self.stop_background()
         await self.http.close()
         await self.databases.close()
+        await self.identity.close()
         await self.engine.dispose()
 
 

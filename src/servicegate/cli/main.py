@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from servicegate import __version__
-from servicegate.cli import clients, definitions
+from servicegate.cli import clients, definitions, identities
 from servicegate.cli.common import ConfigOption, console, run, settings_from
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.add_typer(clients.app, name="clients")
 app.command("check")(definitions.check)
 app.command("schema")(definitions.schema)
+app.add_typer(identities.app, name="identities")
 keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 

@@ -1,0 +1,90 @@
+"""GET /services/identity: simplified-OData search over identities (scope `identity:read`)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.auth.scopes import IDENTITY_READ
+from servicegate.identity.odata import QueryError
+from servicegate.runtime import runtime_of
+from servicegate.web.guard import authorize
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
+
+OPTIONS = ("$filter", "$orderby", "$skip", "$top")
+
+
+def query_problem(exc: QueryError) -> ProblemError:
+    extensions: dict[str, object] = {"parameter": exc.parameter}
+    if exc.position is not None:
+        extensions["position"] = exc.position
+    return ProblemError(400, str(exc), title="Invalid query", **extensions)
+
+
+def _options(request: Request) -> dict[str, str | None]:
+    params = request.query_params
+    for name in params:
+        if name.startswith("$") and name not in OPTIONS:
+            raise ProblemError(400, f"unsupported query option {name}; use "
+                               + ", ".join(OPTIONS), title="Invalid query", parameter=name)
+    values: dict[str, str | None] = {}
+    for name in OPTIONS:
+        given = params.getlist(name)
+        if len(given) > 1:
+            raise ProblemError(400, f"{name} given more than once", title="Invalid query",
+                               parameter=name)
+        values[name] = given[0] if given else None
+    return values
+
+
+async def search_identities(request: Request) -> Response:
+    await authorize(request, IDENTITY_READ)
+    opts = _options(request)
+    searcher = runtime_of(request).identity.search
+    try:
+        query = searcher.prepare(opts["$filter"], opts["$orderby"], opts["$skip"], opts["$top"])
+    except QueryError as exc:
+        raise query_problem(exc) from None
+    page = await searcher.run(query)
+    return JSONResponse(page.to_json(), headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[Route]:
+    return [Route("/services/identity", search_identities, methods=["GET"])]
+
+
+_PARAMS = [
+    {"name": "$filter", "in": "query", "schema": {"type": "string", "maxLength": 2048},
+     "description": "Filter conditions in simplified OData, e.g. "
+                    "startswith(fullname,'Anders') and addresses/any(a: a/city eq 'Lund')"},
+    {"name": "$skip", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0},
+     "description": "List offset when paginating (default 0)"},
+    {"name": "$top", "in": "query",
+     "schema": {"type": "integer", "minimum": 0, "maximum": 100, "default": 25},
+     "description": "Maximum size of result (default 25, max 100)"},
+    {"name": "$orderby", "in": "query", "schema": {"type": "string"},
+     "description": "Sorting conditions, e.g. \"fullname desc, idnumber\" (ties broken by id)"},
+]
+
+OPENAPI = {
+    "/services/identity": {
+        "get": {
+            "tags": ["Identity"],
+            "summary": "Get identity using filters",
+            "security": [{"oauth2apikey": ["identity:read"]}],
+            "parameters": _PARAMS,
+            "responses": {
+                "200": {"description": "A page of identities",
+                        "content": {"application/json": {"example": {
+                            "count": 0, "skip": 0, "total": 0, "value": []}}}},
+                "400": {"description": "Invalid $filter/$orderby/$skip/$top; `position` gives "
+                                       "the character and `parameter` the option",
+                        "content": {"application/problem+json": {}}},
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+                "403": {"$ref": "#/components/responses/Forbidden"},
+            },
+        }
+    }
+}

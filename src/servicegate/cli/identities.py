@@ -1,0 +1,189 @@
+"""`servicegate identities import FILE` and `servicegate identities generate N`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from servicegate.cli.common import ConfigOption, console, err_console, run, settings_from
+from servicegate.cli.database import migrated_engine
+
+app = typer.Typer(help="Identity search data: import and generate identities.",
+                  no_args_is_help=True)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]servicegate:[/red] {escape(message)}", highlight=False)
+    return typer.Exit(code)
+
+
+def _warn_if_external(settings) -> None:  # type: ignore[no-untyped-def]
+    if settings.identity.source == "sql":
+        err_console.print("[yellow]note:[/yellow] [identity] source = \"sql\": searches read the "
+                          "external table, not the identities loaded here", highlight=False)
+
+
+@app.command("import")
+def import_(
+    file: str = typer.Argument(..., help="a .jsonl or .csv file, or - for JSON Lines on stdin"),
+    format: str | None = typer.Option(None, "--format", "-f", help="jsonl or csv (default: by "
+                                      "file extension)"),
+    batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
+    keep_indexes: bool = typer.Option(False, "--keep-indexes",
+                                      help="into an empty table too, maintain the search indexes "
+                                           "row by row instead of rebuilding them at the end"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Import identities (upsert by id), streaming; reports every rejected row."""
+    from servicegate.identity.bulk import deferred_indexes
+    from servicegate.identity.importer import (
+        Importer,
+        ImportFormatError,
+        csv_records,
+        detect_format,
+        jsonl_records,
+    )
+    from servicegate.identity.store import IdentityStore
+
+    settings = settings_from(config)
+    _warn_if_external(settings)
+    try:
+        fmt = detect_format(file, format)
+    except ImportFormatError as exc:
+        raise _fail(str(exc)) from None
+    if file == "-":
+        stream = sys.stdin.buffer
+        size = None
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise _fail(f"no such file: {file}")
+        stream = path.open("rb")
+        size = path.stat().st_size
+
+    started = time.perf_counter()
+    progress = Progress(
+        TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), TextColumn("{task.fields[rows]} imported, "
+                                          "{task.fields[rejected]} rejected"),
+        console=err_console,
+    )
+    task = progress.add_task("import", total=size, rows=0, rejected=0)
+
+    def rejected(r):  # type: ignore[no-untyped-def]
+        progress.console.print(f"[yellow]line {r.line}:[/yellow] {escape(r.reason)}",
+                               highlight=False)
+
+    def advanced(summary):  # type: ignore[no-untyped-def]
+        done = stream.tell() if size is not None else None
+        progress.update(task, completed=done, rows=summary.imported, rejected=summary.rejected)
+
+    async def go():  # type: ignore[no-untyped-def]
+        async with migrated_engine(settings) as engine:
+            store = IdentityStore(engine)
+            importer = Importer(store, batch_size, rejected, advanced)
+            records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
+            async with deferred_indexes(engine, enabled=not keep_indexes):
+                summary = await importer.run(records)
+            if summary.imported:
+                await store.analyze()
+            return summary
+
+    try:
+        with progress:
+            summary = run(go)
+            progress.update(task, completed=size)
+    except ImportFormatError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()
+    elapsed = time.perf_counter() - started
+    rate = summary.imported / elapsed if elapsed > 0 else 0.0
+    console.print(f"imported {summary.imported} identities in {elapsed:.1f}s ({rate:,.0f}/s); "
+                  f"rejected {summary.rejected}", highlight=False)
+    if summary.rejected:
+        console.print("rejected rows:", highlight=False)
+        for r in summary.rejections:
+            console.print(f"  line {r.line}: {escape(r.reason)}", highlight=False)
+        if summary.rejected > len(summary.rejections):
+            console.print(f"  ... and {summary.rejected - len(summary.rejections)} more "
+                          "(shown above as they happened)", highlight=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    count: int = typer.Argument(..., min=1, max=100_000_000, help="how many identities"),
+    seed: int = typer.Option(1, "--seed", "-s", help="same seed, same identities"),
+    start: int = typer.Option(0, "--start", min=0, help="index of the first identity"),
+    out: str | None = typer.Option(None, "--out", "-o",
+                                   help="write JSON Lines to this file (- for stdout) instead "
+                                        "of the database"),
+    batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
+    config: Path | None = ConfigOption,
+) -> None:
+    """Generate deterministic synthetic Nordic identities (into the database or a file)."""
+    from servicegate.identity.generator import identities
+
+    started = time.perf_counter()
+    if out is not None:
+        target = sys.stdout.buffer if out == "-" else Path(out).open("wb")
+        try:
+            with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
+                          disable=out == "-") as progress:
+                task = progress.add_task("generate", total=count)
+                for n, item in enumerate(identities(count, seed, start), start=1):
+                    target.write(orjson.dumps(item) + b"\n")
+                    if n % 5000 == 0:
+                        progress.update(task, completed=n)
+                progress.update(task, completed=count)
+        finally:
+            if target is not sys.stdout.buffer:
+                target.close()
+        if out != "-":
+            console.print(f"wrote {count} identities to {out} in "
+                          f"{time.perf_counter() - started:.1f}s", highlight=False)
+        return
+
+    from servicegate.identity.bulk import deferred_indexes
+    from servicegate.identity.importer import Importer
+    from servicegate.identity.store import IdentityStore
+
+    settings = settings_from(config)
+    _warn_if_external(settings)
+    with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
+        task = progress.add_task("generate", total=count)
+
+        async def go():  # type: ignore[no-untyped-def]
+            async with migrated_engine(settings) as engine:
+                store = IdentityStore(engine)
+                importer = Importer(store, batch_size,
+                                    on_batch=lambda s: progress.update(task, completed=s.imported))
+                records = ((i, item, None) for i, item in
+                           enumerate(identities(count, seed, start), start=1))
+                async with deferred_indexes(engine):
+                    summary = await importer.run(records)
+                await store.analyze()
+                return summary
+
+        summary = run(go)
+    elapsed = time.perf_counter() - started
+    console.print(f"generated {summary.imported} identities into the database in {elapsed:.1f}s "
+                  f"({summary.imported / elapsed:,.0f}/s)", highlight=False)

@@ -1,0 +1,1 @@
+"""Identity search: storage, the simplified OData filter language, import and generation."""

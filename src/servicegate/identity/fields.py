@@ -1,0 +1,14 @@
+"""The property paths of the contract's identity shape (used by config validation and sources)."""
+
+from __future__ import annotations
+
+SCALAR_PATHS = frozenset({
+    "id", "juridicalType", "idnumber", "birthDate", "partyReferenceCode",
+    "name/firstName", "name/middleName", "name/lastName", "name/companyName", "name/fullName",
+    "name/salutation", "name/nameSuffix",
+})
+ADDRESS_MEMBERS = frozenset({
+    "type", "coAddress", "street", "houseNo", "houseNoExtension", "zipCode", "city",
+    "stateCode", "countryCode",
+})
+TYPES = {"juridicalType": "int", "birthDate": "date"}
