@@ -85,3 +85,38 @@ async def test_external_tokens(tmp_path, sqlite_url, jwks_server):
             assert_problem(r, 403)
     finally:
         await runtime.stop()
+
+
+async def test_external_principal_owns_webhooks(tmp_path, sqlite_url, jwks_server):
+    import httpx
+
+    from servicegate.auth.authenticator import external_principal_id
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+
+    key, url, _ = jwks_server
+    settings = make_settings(tmp_path, sqlite_url, auth={
+        "issuers": [{"issuer": ISSUER, "jwks_url": url, "audience": "servicegate-api"}]})
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    now = int(time.time())
+    token = pyjwt.encode({"iss": ISSUER, "sub": "x" * 80, "aud": "servicegate-api", "iat": now,
+                          "exp": now + 300, "scope": "webhooks"}, key, algorithm="RS256",
+                         headers={"kid": "ext-1"})
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://gw") as client:
+            h = {"Authorization": f"Bearer {token}"}
+            r = await client.post("/webhooks", headers=h, json={
+                "events": ["payment"], "url": "http://127.0.0.1:9/hook", "secret": "s"})
+            assert r.status_code == 200, r.text
+            listed = (await client.get("/webhooks", headers=h)).json()
+            assert listed["count"] == 1 and listed["webHooks"][0]["events"] == ["payment"]
+        principal_id = external_principal_id(ISSUER, "x" * 80)
+        assert len(principal_id) <= 64 and principal_id.startswith("ext-")
+        assert external_principal_id("https://other.test/", "x" * 80) != principal_id
+    finally:
+        await runtime.stop()

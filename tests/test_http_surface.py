@@ -157,3 +157,19 @@ async def test_metrics_can_require_admin(gateway):
     assert_problem(await gateway.client.get("/metrics"), 401)
     r = await gateway.client.get("/metrics", headers={"X-API-Key": gateway.admin_key})
     assert r.status_code == 200 and "servicegate_http_requests_total" in r.text
+
+
+async def test_deleting_a_client_removes_its_webhooks(gateway):
+    from sqlalchemy import func, select
+
+    from servicegate.storage.schema import webhooks
+
+    creds = await gateway.new_client("leaving", "webhooks")
+    r = await gateway.client.post("/webhooks", headers={"X-API-Key": creds["api_key"]}, json={
+        "events": ["payment"], "url": "http://127.0.0.1:9/hook"})
+    assert r.status_code == 200, r.text
+    r = await gateway.client.delete(f"/admin/clients/{creds['client_id']}",
+                                    headers={"X-API-Key": gateway.admin_key})
+    assert r.status_code == 204
+    async with gateway.runtime.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(webhooks))).scalar() == 0

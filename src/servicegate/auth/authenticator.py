@@ -6,6 +6,7 @@ clears this node's cache at once; other nodes see it when their entries expire.
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 from servicegate.auth import credentials
@@ -20,6 +21,15 @@ from servicegate.auth.tokens import (
 )
 from servicegate.auth.ttlmap import TTLMap
 from servicegate.storage.clients import ClientRecord, ClientStore, NotFound
+
+
+def external_principal_id(issuer: str, client_id: str) -> str:
+    """A stable id (at most 64 characters) for a client of an external issuer: the issuer's
+    hash keeps two providers' clients apart; long client ids are hashed too."""
+    issuer_tag = hashlib.sha256(issuer.encode()).hexdigest()[:10]
+    if len(client_id) > 48 or not client_id.isprintable():
+        client_id = hashlib.sha256(client_id.encode()).hexdigest()[:48]
+    return f"ext-{issuer_tag}-{client_id}"
 
 
 class Unauthenticated(Exception):
@@ -114,8 +124,8 @@ class Authenticator:
         scopes = scopes_of(claims)
         if claims["iss"] != self.issuer.issuer:
             client_id = str(claims.get("client_id") or claims.get("azp") or sub)
-            return Principal(f"{claims['iss']}#{client_id}", client_id, scopes, "external",
-                             issuer=str(claims["iss"]))
+            return Principal(external_principal_id(str(claims["iss"]), client_id), client_id,
+                             scopes, "external", issuer=str(claims["iss"]))
         client = await self.client(sub)
         if client is None or not client.enabled:
             raise Unauthenticated("client disabled or deleted")

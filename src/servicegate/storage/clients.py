@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicegate.auth import credentials
 from servicegate.auth.scopes import validate_scopes
 from servicegate.clock import as_utc, isoformat, utcnow
-from servicegate.storage.schema import api_keys, clients
+from servicegate.storage.schema import api_keys, clients, webhooks
 
 
 class ClientExists(Exception):
@@ -209,6 +209,7 @@ class ClientStore:
         record = await self.get(client_id)
         async with self.engine.begin() as conn:
             await conn.execute(delete(api_keys).where(api_keys.c.client_id == record.id))
+            await conn.execute(delete(webhooks).where(webhooks.c.client_id == record.id))
             await conn.execute(delete(clients).where(clients.c.id == record.id))
         return record
 

@@ -68,7 +68,8 @@ webhooks = Table(
     "webhooks",
     metadata,
     Column("id", String(40), primary_key=True),
-    Column("client_id", String(64), ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    # Not a foreign key: principals from external issuers own webhooks too.
+    Column("client_id", String(64), nullable=False),
     Column("url", String(2048), nullable=False),
     Column("method", String(8), nullable=False),
     Column("secret", String(256), nullable=True),

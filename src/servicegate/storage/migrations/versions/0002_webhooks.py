@@ -29,8 +29,6 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_webhooks"),
-        sa.ForeignKeyConstraint(["client_id"], ["clients.id"],
-                                name="fk_webhooks_client_id_clients", ondelete="CASCADE"),
         sa.UniqueConstraint("client_id", "url", name="uq_webhooks_client_url"),
     )
     op.create_table(
