@@ -41,11 +41,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     modules = [ping, health, oauth, admin_clients, metrics, services, callback]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
-        *ping.routes(),
         # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
         # the definition routes, which match any name; everything else may follow them.
+        # Routes are tried in order: the hot /services ones go first.
+        ping.route("services"),
         *services.routes(settings.server.base_path),
+        ping.route("callback"),
         *callback.routes(),
+        ping.route("webhooks"),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
