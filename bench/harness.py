@@ -168,8 +168,9 @@ def wrk(url: str, *, connections: int, duration: int = DURATION,
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True,
                          timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # anchored: the thread stats line ends in percentages too ("... 75.50%")
+    p50 = _ms(re.search(r"^\s*50(?:\.000)?%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s*99(?:\.000)?%\s+(\S+)", out, re.M).group(1))
     errors = 0
     for m in re.finditer(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)", out):
         errors += int(m.group(1))
