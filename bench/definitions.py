@@ -9,11 +9,13 @@ granian + aiohttp proxy (the Python baseline), the gateway's `http` definition; 
 ASGI app (granian) vs the gateway's authenticated `/services/ping` and `static` definition.
 Throughput at 64 connections, p50/p99 at 8 connections. Compare only ratios within a run.
 BENCH_COMPARE_SRC adds the same three gateway rows for another checkout's `src` (e.g. main),
-so a change is measured against its baseline in the same run.
+so a change is measured against its baseline in the same run; BENCH_ROUNDS=N measures every
+target N times in turn and reports each target's median round (the machine may be shared).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -37,6 +39,7 @@ PAYLOAD = json.dumps({"items": [{"id": i, "name": f"customer {i:03d}", "city": "
 PAYLOAD = json.dumps({"data": PAYLOAD})  # about 1 KB of JSON
 
 Results = dict[str, tuple[WrkResult, WrkResult]]
+Targets = dict[str, tuple[str, dict[str, str]]]  # name: (url, headers)
 
 
 def _nginx_conf(upstream: int) -> str:
@@ -62,15 +65,20 @@ action: {{type: http, url: "http://127.0.0.1:{upstream}/{{{{ subpath }}}}"}}
 """}
 
 
-def _gateway_rows(results: Results, upstream: int, label: str = "", **env: str) -> None:
-    with gateway(definitions=_definitions(upstream), **env) as gw:
-        key = {"X-API-Key": gw.create_client("bench", "services")["api_key"]}
-        results[f"ServiceGate /services/ping{label}"] = measure(
-            f"{gw.url}/services/ping", headers=key)
-        results[f"ServiceGate `static` definition{label}"] = measure(
-            f"{gw.url}/services/bench-static", headers=key)
-        results[f"ServiceGate `http` definition{label}"] = measure(
-            f"{gw.url}/services/bench-http", headers=key)
+def _gateway_targets(stack: contextlib.ExitStack, upstream: int, label: str = "",
+                     **env: str) -> Targets:
+    gw = stack.enter_context(gateway(definitions=_definitions(upstream), **env))
+    key = {"X-API-Key": gw.create_client("bench", "services")["api_key"]}
+    return {
+        f"ServiceGate /services/ping{label}": (f"{gw.url}/services/ping", key),
+        f"ServiceGate `static` definition{label}": (f"{gw.url}/services/bench-static", key),
+        f"ServiceGate `http` definition{label}": (f"{gw.url}/services/bench-http", key),
+    }
+
+
+def _median(runs: list[tuple[WrkResult, WrkResult]]) -> tuple[WrkResult, WrkResult]:
+    """The round with the median throughput (one round: that round)."""
+    return sorted(runs, key=lambda r: r[0].rps)[len(runs) // 2]
 
 
 def _summary(results: Results, label: str = "") -> None:
@@ -91,23 +99,34 @@ def _summary(results: Results, label: str = "") -> None:
 def main() -> None:
     require_tools("wrk", "nginx")
     compare = os.environ.get("BENCH_COMPARE_SRC")
-    results: Results = {}
+    rounds = max(1, int(os.environ.get("BENCH_ROUNDS", "1")))
     upstream = free_port()
-    with nginx(_nginx_conf(upstream)) as proxy:
+    with contextlib.ExitStack() as stack:
+        # Every server is up before the first measurement; with BENCH_ROUNDS > 1 the targets
+        # are measured in turn, round after round, so a noisy moment hits them all alike.
+        proxy = stack.enter_context(nginx(_nginx_conf(upstream)))
         up = f"http://127.0.0.1:{upstream}/"
-        results["1 KB upstream (nginx) called directly"] = measure(up)
-        results["nginx proxy_pass, keep-alive pool"] = measure(f"http://127.0.0.1:{proxy}/")
-        with granian_app("bench.definitions_apps:proxy", ROOT, {"BENCH_UPSTREAM": up}) as port:
-            results["minimal proxy: bare ASGI + aiohttp (baseline)"] = measure(
-                f"http://127.0.0.1:{port}/")
-        with granian_app("bare_asgi:app", ROOT / "bench") as port:
-            results["bare ASGI app `{}` (baseline)"] = measure(f"http://127.0.0.1:{port}/")
-        _gateway_rows(results, upstream)
+        minimal = stack.enter_context(
+            granian_app("bench.definitions_apps:proxy", ROOT, {"BENCH_UPSTREAM": up}))
+        bare = stack.enter_context(granian_app("bare_asgi:app", ROOT / "bench"))
+        targets: Targets = {
+            "1 KB upstream (nginx) called directly": (up, {}),
+            "nginx proxy_pass, keep-alive pool": (f"http://127.0.0.1:{proxy}/", {}),
+            "minimal proxy: bare ASGI + aiohttp (baseline)": (f"http://127.0.0.1:{minimal}/", {}),
+            "bare ASGI app `{}` (baseline)": (f"http://127.0.0.1:{bare}/", {}),
+        }
+        targets.update(_gateway_targets(stack, upstream))
         if compare:
-            _gateway_rows(results, upstream, f" (compare: {compare})", PYTHONPATH=compare)
+            targets.update(_gateway_targets(stack, upstream, f" (compare: {compare})",
+                                            PYTHONPATH=compare))
+        runs: dict[str, list[tuple[WrkResult, WrkResult]]] = {name: [] for name in targets}
+        for _ in range(rounds):
+            for name, (url, headers) in targets.items():
+                runs[name].append(measure(url, headers=headers))
+    results: Results = {name: _median(r) for name, r in runs.items()}
 
     print(f"### Service definitions ({platform.node()}, wrk -t1, {DURATION}s per point, "
-          "one worker per server)\n")
+          f"one worker per server, median of {rounds} round{'s' if rounds > 1 else ''})\n")
     print(TABLE_HEAD)
     bare = results["bare ASGI app `{}` (baseline)"][0].rps
     minimal = results["minimal proxy: bare ASGI + aiohttp (baseline)"][0].rps
