@@ -23,7 +23,7 @@ run: $(STAMP)
 ## The whole test suite (SQLite and PostgreSQL)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -94,7 +94,8 @@ def test_examples_end_to_end(served, tmp_path):
     sig = hmac.new(b"e2e-secret", body, hashlib.sha256).hexdigest()
     r = httpx.post(f"{proc.url}/callback/payment-status", content=body,
                    headers={"X-Signature": f"sha256={sig}", "Content-Type": "application/json"})
-    assert r.json() == {"accepted": True, "invoice": "INV-1", "status": "paid"}
+    assert r.json() == {"accepted": True, "invoice": "INV-1", "status": "paid",
+                        "eventId": "payment-INV-1-paid"}
     r = httpx.post(f"{proc.url}/callback/payment-status", content=body,
                    headers={"X-Signature": "sha256=00"})
     assert r.status_code == 401

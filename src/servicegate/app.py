@@ -13,7 +13,20 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from servicegate import logs
-from servicegate.api import admin_clients, callback, health, metrics, oauth, openapi, ping, services
+from servicegate.api import (
+    admin_clients,
+    admin_webhooks,
+    callback,
+    events,
+    health,
+    metrics,
+    oauth,
+    openapi,
+    ping,
+    services,
+    webhook_deliveries,
+    webhooks,
+)
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
 from servicegate.web.errors import HANDLERS
@@ -38,7 +51,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, metrics, services, callback]
+    modules = [ping, health, oauth, admin_clients, services, callback, webhooks,
+               webhook_deliveries, events, admin_webhooks, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
@@ -52,6 +66,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
+        *webhooks.routes(),
+        *webhook_deliveries.routes(),
+        *events.routes(),
+        *admin_webhooks.routes(),
         *metrics.routes(settings.metrics.enabled),
         *openapi.routes(document),
     ]

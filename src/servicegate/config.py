@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -119,13 +119,44 @@ class WebhooksConfig(Section):
     workers: int = Field(1, ge=0, le=64)
     concurrency: int = Field(64, ge=1, le=1024)
     custom_events: list[str] = []
+    timeout: Duration = 15.0
+    lease: Duration = 60.0
+    poll_interval: Duration = 0.5
+    claim_batch: int = Field(200, ge=1, le=1000)
+    jitter: float = Field(0.1, ge=0.0, le=1.0)
+    disable_after_failures: int = Field(10, ge=0, le=10_000)
+    max_batch: int = Field(1000, ge=1, le=10_000)
+    max_event_bytes: int = Field(262_144, ge=256, le=16_777_216)
+    response_body_bytes: int = Field(2048, ge=0, le=65_536)
+    retention_days: float = Field(7.0, gt=0)
+    failed_retention_days: float = Field(30.0, gt=0)
+    prune_interval: Duration = 3600.0
+    user_agent: str = "ServiceGate-Webhooks/1.0"
 
     @field_validator("retry_schedule")
     @classmethod
     def _non_empty(cls, value: list[float]) -> list[float]:
         if not value:
             raise ValueError("needs at least one attempt")
+        if len(value) > 50:
+            raise ValueError("at most 50 attempts")
         return value
+
+    @field_validator("custom_events")
+    @classmethod
+    def _event_names(cls, value: list[str]) -> list[str]:
+        names = []
+        for name in value:
+            if not re.fullmatch(r"[a-z][a-z0-9._-]{0,99}", name.strip().lower()):
+                raise ValueError(f"malformed event name {name!r} (letters, digits, . _ -)")
+            names.append(name.strip().lower())
+        return list(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _lease_outlives_timeout(self) -> WebhooksConfig:
+        if self.lease <= self.timeout:
+            raise ValueError("lease must be longer than timeout (a live delivery keeps its lease)")
+        return self
 
 
 class MetricsConfig(Section):

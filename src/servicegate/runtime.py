@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +18,12 @@ from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
-from servicegate.definitions.registry import DefinitionRegistry
+from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
+from servicegate.webhooks.publisher import EventPublisher
+from servicegate.webhooks.service import WebhookService
 
 log = structlog.get_logger("servicegate.runtime")
 
@@ -50,7 +53,14 @@ class Runtime:
     http: aiohttp.ClientSession
     definitions: DefinitionRegistry
     databases: NamedDatabases
+    webhooks: WebhookService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
+    _definitions_seen: str = ""
+
+    @property
+    def events(self) -> EventPublisher:
+        """`await runtime.events.publish(event, data, owner=...)`: the one way to raise events."""
+        return self.webhooks.publisher
 
     @classmethod
     async def start(cls, settings: Settings, engine: AsyncEngine | None = None) -> Runtime:
@@ -70,8 +80,9 @@ class Runtime:
         definitions = DefinitionRegistry(settings)
         definitions.load()
         databases = NamedDatabases(settings.databases)
+        webhooks = WebhookService(engine, settings.webhooks)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases)
+                   definitions, databases, webhooks)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -93,7 +104,32 @@ class Runtime:
     async def start_background(self) -> None:
         """Start the background workers this node runs (delivery, jobs, reload...)."""
         if self.settings.definitions.watch:
+            self._definitions_seen = self.definitions.fingerprint()
+            self.definitions.on_reload(self._announce_reload)
             self.spawn("definitions-watch", self.definitions.watch())
+        self.start_workers()
+
+    async def _announce_reload(self, report: ReloadReport) -> None:
+        """Raise `refreshcache` after definitions changed. Every worker process reloads the same
+        files; the event id is derived from the before/after content, so it is raised once."""
+        before, after = self._definitions_seen, self.definitions.fingerprint()
+        self._definitions_seen = after
+        event_id = "refreshcache-" + hashlib.sha256(f"{before}>{after}".encode()).hexdigest()[:40]
+        await self.events.publish(
+            "refreshcache",
+            {
+                "reason": "definitions",
+                "added": report.added,
+                "removed": report.removed,
+                "changed": report.changed,
+                "brokenFiles": sorted({str(p.file) for p in report.problems}),
+            },
+            id=event_id,
+        )
+
+    def start_workers(self, *, webhook_workers: int | None = None) -> None:
+        """The queue consumers (`servicegate worker` runs only these)."""
+        self.webhooks.start_workers(self.spawn, workers=webhook_workers)
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -101,6 +137,7 @@ class Runtime:
         if self.workers:
             await asyncio.gather(*self.workers.values(), return_exceptions=True)
         self.workers.clear()
+        await self.webhooks.close()
 
     async def stop(self) -> None:
         await self.stop_background()

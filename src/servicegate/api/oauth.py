@@ -7,6 +7,7 @@ import base64
 import binascii
 from urllib.parse import parse_qsl, unquote
 
+import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -17,6 +18,7 @@ from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
+log = structlog.get_logger("servicegate.oauth")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _STATUS = {
     "invalid_request": 400,
@@ -92,8 +94,19 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     return client_id, secret
 
 
+async def _login_event(request: Request, event: str, data: dict[str, object]) -> None:
+    """Raise `userlogin` / `userloginfailed`; a storage hiccup never fails the token request."""
+    try:
+        await runtime_of(request).events.publish(event, {
+            **data, "grantType": "client_credentials",
+            "remoteAddress": request.client.host if request.client else None})
+    except Exception as exc:
+        log.warning("login_event_failed", event_name=event, error=str(exc))
+
+
 async def token(request: Request) -> Response:
     runtime = runtime_of(request)
+    attempted: str | None = None
     try:
         form = await _form(request)
         grant_type = form.get("grant_type")
@@ -102,6 +115,7 @@ async def token(request: Request) -> Response:
         if grant_type != "client_credentials":
             raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
         client_id, secret = _client_credentials(request, form)
+        attempted = client_id[:64]
         if len(client_id) > 64 or len(secret) > 256:
             raise OAuthError("invalid_client", "client authentication failed")
         found = await runtime.clients.secret_hash(client_id)
@@ -122,7 +136,12 @@ async def token(request: Request) -> Response:
             scopes = list(client.scopes)
         access_token, expires_in = runtime.issuer.issue(client.id, scopes)
     except OAuthError as exc:
+        if exc.error == "invalid_client" and attempted:
+            await _login_event(request, "userloginfailed",
+                               {"clientId": attempted, "reason": exc.description})
         return _oauth_problem(request, exc)
+    await _login_event(request, "userlogin",
+                       {"clientId": client.id, "name": client.name, "scopes": scopes})
     return JSONResponse(
         {
             "access_token": access_token,

@@ -44,6 +44,19 @@ def serve(
 
 
 @app.command()
+def worker(
+    config: Path | None = ConfigOption,
+    workers: int | None = typer.Option(None, min=1, max=64,
+                                       help="delivery workers ([webhooks] workers, at least 1)"),
+) -> None:
+    """Deliver webhooks without serving HTTP (run as many as you like, on any node)."""
+    settings = settings_from(config)
+    from servicegate.cli.worker import worker as run_worker
+
+    run_worker(settings, workers)
+
+
+@app.command()
 def migrate(config: Path | None = ConfigOption) -> None:
     """Create or upgrade the database schema to the current version."""
     settings = settings_from(config)

@@ -38,15 +38,20 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
-    if migrate:
-        prepare(settings)
     server = settings.server
     metrics_dir = _multiprocess_metrics(server.workers)
+    if migrate:
+        prepare(settings)
     console.print(
         f"ServiceGate listening on http://{server.host}:{server.port}{server.base_path} "
         f"({server.workers} worker{'s' if server.workers > 1 else ''})",
         highlight=False,
     )
+    # Imported only now: prometheus_client picks its multiprocess mode at import time.
+    from servicegate.cli.lifecycle import announce, node_data
+
+    # Raised here, in the supervising process, so N worker processes raise them once.
+    run(lambda: announce(settings, "appsrvstartup", node_data(workers=server.workers)))
     granian = Granian(
         "servicegate.app:create_app",
         factory=True,
@@ -66,3 +71,4 @@ def serve(settings: Settings, *, migrate: bool = True) -> None:
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+    run(lambda: announce(settings, "appsrvshutdown", node_data(workers=server.workers)))

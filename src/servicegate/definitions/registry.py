@@ -72,6 +72,11 @@ class DefinitionRegistry:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    def fingerprint(self) -> str:
+        """A digest of every loaded file's content: equal on every process that loaded the same."""
+        parts = sorted(f"{path}:{state.digest}" for path, state in self._files.items())
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
     def on_reload(self, listener: Listener) -> None:
         """Call `listener(report)` (sync or async) after each reload that changed something."""
         self._listeners.append(listener)

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
+    Text,
+    UniqueConstraint,
 )
+
+from servicegate.queue import queue_columns, queue_index
 
 metadata = MetaData(
     naming_convention={
@@ -50,4 +58,81 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
     Index("ix_api_keys_client", "client_id"),
+)
+
+# -- webhooks and events (issue 4) ---------------------------------------------------------------
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", String(64), ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("secret", String(256), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("disabled_reason", String(500), nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("client_id", "url", name="uq_webhooks_client_url"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("webhook_id", String(40), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(100), nullable=False),
+    PrimaryKeyConstraint("webhook_id", "event", name="pk_webhook_events"),
+    Index("ix_webhook_events_event", "event"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(140), primary_key=True),
+    Column("event", String(100), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("owner", String(64), nullable=True),
+    Column("data", JSON, nullable=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_created", "created_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("event_id", String(140), ForeignKey("events.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(100), nullable=False),
+    Column("webhook_id", String(40), ForeignKey("webhooks.id", ondelete="SET NULL"), nullable=True),
+    Column("client_id", String(64), nullable=False),
+    Column("url", String(2048), nullable=False),
+    *queue_columns(),
+    Column("attempt_budget", Integer, nullable=False),
+    Column("last_status_code", Integer, nullable=True),
+    Column("last_error", String(500), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    queue_index("deliveries"),
+    Index("ix_deliveries_client", "client_id", "id"),
+    Index("ix_deliveries_webhook", "webhook_id", "status"),
+    Index("ix_deliveries_event", "event_id"),
+)
+
+delivery_attempts = Table(
+    "delivery_attempts",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("delivery_id", String(40), ForeignKey("deliveries.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("duration_ms", Float, nullable=False),
+    Column("response_body", Text, nullable=True),
+    Column("error", String(500), nullable=True),
+    Index("ix_delivery_attempts_delivery", "delivery_id"),
 )

@@ -1,0 +1,75 @@
+"""/admin/webhooks: every client's webhooks; enable or disable one (scope `admin`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.auth.scopes import ADMIN
+from servicegate.runtime import runtime_of
+from servicegate.web.bodies import json_body, validated
+from servicegate.web.guard import authorize
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
+from servicegate.webhooks.store import NoSuchWebhook
+
+
+class Disable(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field("disabled by an administrator", min_length=1, max_length=500)
+
+
+async def list_all(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    records = await runtime_of(request).webhooks.store.list_all()
+    return JSONResponse({"count": len(records), "webHooks": [r.to_admin_json() for r in records]})
+
+
+async def enable(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    runtime = runtime_of(request)
+    try:
+        record = await runtime.webhooks.store.enable(request.path_params["webhook_id"][:64])
+    except NoSuchWebhook:
+        raise ProblemError(404, "no such webhook") from None
+    for wake in runtime.events.listeners:
+        wake()
+    return JSONResponse(record.to_admin_json())
+
+
+async def disable(request: Request) -> Response:
+    await authorize(request, ADMIN)
+    body = validated(Disable, await json_body(request, required=False) or {})
+    try:
+        record = await runtime_of(request).webhooks.store.disable(
+            request.path_params["webhook_id"][:64], body.reason)
+    except NoSuchWebhook:
+        raise ProblemError(404, "no such webhook") from None
+    return JSONResponse(record.to_admin_json())
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/admin/webhooks", list_all, methods=["GET"]),
+        Route("/admin/webhooks/{webhook_id}/enable", enable, methods=["POST"]),
+        Route("/admin/webhooks/{webhook_id}/disable", disable, methods=["POST"]),
+    ]
+
+
+_SEC = [{"oauth2apikey": ["admin"]}]
+_ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"},
+        "404": {"$ref": "#/components/responses/Problem"}}
+OPENAPI = {
+    "/admin/webhooks": {"get": {"tags": ["Admin"], "summary": "Every client's webhooks",
+                                "security": _SEC, "responses": {"200": {"description": "list"},
+                                                                **_ERR}}},
+    "/admin/webhooks/{webhook_id}/enable": {
+        "post": {"tags": ["Admin"], "summary": "Enable a webhook; its held deliveries resume",
+                 "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
+    "/admin/webhooks/{webhook_id}/disable": {
+        "post": {"tags": ["Admin"], "summary": "Disable a webhook; its deliveries wait",
+                 "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
+}

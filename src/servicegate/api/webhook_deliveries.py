@@ -1,0 +1,176 @@
+"""The caller's delivery log and replay: /webhooks/deliveries, /retry, /recover and /test."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.api.webhooks import checked_events
+from servicegate.auth.scopes import WEBHOOKS
+from servicegate.clock import isoformat
+from servicegate.runtime import runtime_of
+from servicegate.web.bodies import parse
+from servicegate.web.guard import authorize
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
+from servicegate.webhooks.deliveries import STATUSES, CannotRetry, NoSuchDelivery
+
+_QUERY = {"url", "event", "status", "since", "cursor", "limit"}
+
+
+class Recover(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    since: AwareDatetime
+
+
+class TestDelivery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    event: str | None = Field(None, max_length=100)
+
+
+class _Since(BaseModel):
+    since: AwareDatetime
+
+
+def _bad_query(name: str, message: str) -> ProblemError:
+    return ProblemError(400, f"query parameter {name}: {message}", title="Invalid query",
+                        errors=[{"parameter": name, "message": message}])
+
+
+async def list_deliveries(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    q = request.query_params
+    unknown = sorted(set(q) - _QUERY)
+    if unknown:
+        raise _bad_query(unknown[0], f"unknown parameter (use {', '.join(sorted(_QUERY))})")
+    status = q.get("status")
+    if status is not None and status not in STATUSES:
+        raise _bad_query("status", f"one of {', '.join(STATUSES)}")
+    since: datetime | None = None
+    if "since" in q:
+        try:
+            since = _Since.model_validate({"since": q["since"]}).since
+        except ValidationError:
+            raise _bad_query("since", "an ISO 8601 time with a zone, e.g. "
+                             "2026-01-31T12:00:00Z") from None
+    try:
+        limit = int(q.get("limit", "50"))
+        if not 1 <= limit <= 200:
+            raise ValueError
+    except ValueError:
+        raise _bad_query("limit", "an integer from 1 to 200") from None
+    cursor = q.get("cursor")
+    if cursor is not None and (len(cursor) > 40 or not cursor.startswith("dlv_")):
+        raise _bad_query("cursor", "use the `next` value of the previous page")
+    event = q.get("event")
+    page = await runtime_of(request).webhooks.log.page(
+        principal.client_id, url=q.get("url"), event=event.lower() if event else None,
+        status=status, since=since, cursor=cursor, limit=limit)
+    return JSONResponse({"count": len(page.items), "deliveries": page.items,
+                         "next": page.next_cursor})
+
+
+async def show_delivery(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    try:
+        found = await runtime_of(request).webhooks.log.detail(
+            principal.client_id, request.path_params["delivery_id"][:64])
+    except NoSuchDelivery:
+        raise ProblemError(404, "you have no such delivery") from None
+    return JSONResponse(found)
+
+
+async def retry_delivery(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    runtime = runtime_of(request)
+    try:
+        found = await runtime.webhooks.log.retry(principal.client_id,
+                                                 request.path_params["delivery_id"][:64])
+    except NoSuchDelivery:
+        raise ProblemError(404, "you have no such delivery") from None
+    except CannotRetry as exc:
+        raise ProblemError(409, str(exc)) from None
+    for wake in runtime.events.listeners:
+        wake()
+    return JSONResponse(found, status_code=202)
+
+
+async def recover(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    body = await parse(request, Recover)
+    runtime = runtime_of(request)
+    try:
+        count = await runtime.webhooks.log.recover(principal.client_id, body.url, body.since)
+    except NoSuchDelivery:
+        raise ProblemError(404, "you have no webhook registered for this URL") from None
+    except CannotRetry as exc:
+        raise ProblemError(409, str(exc)) from None
+    for wake in runtime.events.listeners:
+        wake()
+    return JSONResponse({"url": body.url, "since": isoformat(body.since), "requeued": count},
+                        status_code=202)
+
+
+async def test_delivery(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    body = await parse(request, TestDelivery)
+    service = runtime_of(request).webhooks
+    hook = await service.store.find(principal.client_id, body.url)
+    if hook is None:
+        raise ProblemError(404, "you have no webhook registered for this URL")
+    event = checked_events(request, [body.event])[0] if body.event else hook.events[0]
+    result = await service.test_delivery(hook, event)
+    return JSONResponse({
+        "url": hook.url, "event": event, "ok": result.ok, "statusCode": result.status_code,
+        "durationMs": round(result.duration * 1000, 3), "responseBody": result.response_body,
+        "error": result.error,
+    })
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/webhooks/deliveries", list_deliveries, methods=["GET"]),
+        Route("/webhooks/deliveries/{delivery_id}", show_delivery, methods=["GET"]),
+        Route("/webhooks/deliveries/{delivery_id}/retry", retry_delivery, methods=["POST"]),
+        Route("/webhooks/recover", recover, methods=["POST"]),
+        Route("/webhooks/test", test_delivery, methods=["POST"]),
+    ]
+
+
+_SEC = [{"oauth2apikey": ["webhooks"]}]
+_ERR = {"400": {"$ref": "#/components/responses/Problem"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"},
+        "404": {"$ref": "#/components/responses/Problem"}}
+_PARAMS = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+           for n in ("url", "event", "status", "since", "cursor", "limit")]
+OPENAPI = {
+    "/webhooks/deliveries": {
+        "get": {"tags": ["Webhooks"], "summary": "My deliveries, newest first (cursor paginated)",
+                "security": _SEC, "parameters": _PARAMS,
+                "responses": {"200": {"description": "count, deliveries, next"}, **_ERR}},
+    },
+    "/webhooks/deliveries/{delivery_id}": {
+        "get": {"tags": ["Webhooks"], "summary": "One delivery with its attempt log",
+                "security": _SEC, "responses": {"200": {"description": "delivery"}, **_ERR}},
+    },
+    "/webhooks/deliveries/{delivery_id}/retry": {
+        "post": {"tags": ["Webhooks"], "summary": "Send a delivery again now", "security": _SEC,
+                 "responses": {"202": {"description": "delivery, queued"},
+                               "409": {"$ref": "#/components/responses/Problem"}, **_ERR}},
+    },
+    "/webhooks/recover": {
+        "post": {"tags": ["Webhooks"], "summary": "Re-queue failed deliveries of a URL since a time",
+                 "security": _SEC, "responses": {"202": {"description": "requeued count"}, **_ERR}},
+    },
+    "/webhooks/test": {
+        "post": {"tags": ["Webhooks"], "summary": "Send a signed test delivery now",
+                 "security": _SEC, "responses": {"200": {"description": "the outcome"}, **_ERR}},
+    },
+}

@@ -1,0 +1,146 @@
+"""/webhooks: register, list and unregister the caller's webhooks; the event catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.auth.scopes import WEBHOOKS
+from servicegate.runtime import runtime_of
+from servicegate.web.bodies import parse
+from servicegate.web.guard import authorize
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
+from servicegate.web.routing import Route
+from servicegate.webhooks.store import UNSET, NoSuchWebhook
+from servicegate.webhooks.targets import validate_url
+
+METHODS = ("POST", "PUT", "PATCH")
+
+
+class RegisterWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    events: list[str] = Field(min_length=1, max_length=200)
+    url: str = Field(min_length=1, max_length=2048)
+    secret: str | None = Field(None, min_length=1, max_length=256)
+    method: str | None = Field(None, max_length=16)
+
+
+class UnregisterWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[str] | None = Field(None, max_length=200)
+
+
+def invalid(errors: list[dict[str, str]]) -> ProblemError:
+    return ProblemError(
+        400,
+        f"the request body is invalid ({len(errors)} error{'s' if len(errors) > 1 else ''})",
+        title="Validation failed", errors=errors)
+
+
+def checked_url(request: Request, url: str, pointer: str = "/url") -> str:
+    allow = runtime_of(request).settings.webhooks.allow_private_networks
+    try:
+        return validate_url(url, allow_private=allow)
+    except ValueError as exc:
+        raise invalid([{"pointer": pointer, "message": str(exc)}]) from None
+
+
+def checked_events(request: Request, names: list[str], *, known_only: bool = True) -> list[str]:
+    catalog = runtime_of(request).webhooks.catalog
+    out, errors = [], []
+    for i, name in enumerate(names):
+        try:
+            out.append(catalog.normalise(name) if known_only else name.strip().lower())
+        except ValueError as exc:
+            errors.append({"pointer": f"/events/{i}", "message": str(exc)})
+    if errors:
+        raise invalid(errors)
+    return list(dict.fromkeys(out))
+
+
+async def list_webhooks(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    records = await runtime_of(request).webhooks.store.list_for(principal.client_id)
+    return JSONResponse({"count": len(records), "webHooks": [r.to_json() for r in records]})
+
+
+async def register(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    body = await parse(request, RegisterWebhook)
+    url = checked_url(request, body.url)
+    names = checked_events(request, body.events)
+    method = None
+    if body.method is not None:
+        method = body.method.strip().upper()
+        if method not in METHODS:
+            raise invalid([{"pointer": "/method",
+                            "message": f"unsupported method; use one of {', '.join(METHODS)}"}])
+    secret: Any = body.secret if "secret" in body.model_fields_set else UNSET
+    record = await runtime_of(request).webhooks.store.register(
+        principal.client_id, url, names, method=method, secret=secret)
+    return JSONResponse({"events": list(record.events), "url": record.url,
+                         "method": record.method})
+
+
+async def unregister(request: Request) -> Response:
+    principal = await authorize(request, WEBHOOKS)
+    body = await parse(request, UnregisterWebhook)
+    names = None if body.events is None else checked_events(request, body.events, known_only=False)
+    try:
+        record = await runtime_of(request).webhooks.store.unregister(
+            principal.client_id, body.url, names)
+    except NoSuchWebhook:
+        raise ProblemError(404, "you have no webhook registered for this URL") from None
+    return JSONResponse({"events": list(record.events), "url": record.url,
+                         "method": record.method})
+
+
+async def event_catalog(request: Request) -> Response:
+    await authorize(request, WEBHOOKS)
+    described = runtime_of(request).webhooks.catalog.describe()
+    return JSONResponse({"count": len(described), "events": described})
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/webhooks", list_webhooks, methods=["GET"]),
+        Route("/webhooks", register, methods=["POST"]),
+        Route("/webhooks", unregister, methods=["DELETE"]),
+        Route("/webhooks/events", event_catalog, methods=["GET"]),
+    ]
+
+
+_SEC = [{"oauth2apikey": ["webhooks"]}]
+_ERR = {"400": {"$ref": "#/components/responses/Problem"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
+        "403": {"$ref": "#/components/responses/Forbidden"}}
+_HOOK = {"type": "object", "properties": {
+    "events": {"type": "array", "items": {"type": "string"}}, "url": {"type": "string"},
+    "method": {"type": "string", "enum": list(METHODS)}}}
+OPENAPI = {
+    "/webhooks": {
+        "get": {"tags": ["Webhooks"], "summary": "Get all my webhooks", "security": _SEC,
+                "responses": {"200": {"description": "count and webHooks (never secrets)"}, **_ERR}},
+        "post": {"tags": ["Webhooks"], "summary": "Register a webhook to listen to events",
+                 "security": _SEC,
+                 "requestBody": {"content": {"application/json": {"schema": {
+                     **_HOOK, "required": ["events", "url"],
+                     "properties": {**_HOOK["properties"],
+                                    "secret": {"type": "string", "minLength": 1,
+                                               "maxLength": 256}}}}}},
+                 "responses": {"200": {"description": "events, url, method"}, **_ERR}},
+        "delete": {"tags": ["Webhooks"], "summary": "Unregister some or all events of a URL",
+                   "security": _SEC,
+                   "responses": {"200": {"description": "what remains for that URL"},
+                                 "404": {"$ref": "#/components/responses/Problem"}, **_ERR}},
+    },
+    "/webhooks/events": {
+        "get": {"tags": ["Webhooks"], "summary": "The event catalog", "security": _SEC,
+                "responses": {"200": {"description": "count and events"}, **_ERR}},
+    },
+}

@@ -1,0 +1,23 @@
+"""A durable claim-and-lease work queue over any table carrying the queue columns."""
+
+from servicegate.queue.lease import (
+    DONE,
+    FAILED,
+    PENDING,
+    Claim,
+    LeaseQueue,
+    QueueStats,
+    queue_columns,
+    queue_index,
+)
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "PENDING",
+    "Claim",
+    "LeaseQueue",
+    "QueueStats",
+    "queue_columns",
+    "queue_index",
+]

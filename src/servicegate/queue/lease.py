@@ -1,0 +1,259 @@
+"""Claim-and-lease over a table: the queue webhook deliveries (and async jobs) run on.
+
+A work item is a row of a table that carries `queue_columns()`:
+
+- `status`: `pending` items are eligible; `succeeded` / `failed` are final; a user of the queue may
+  park items under statuses of its own (e.g. `held`), which claims ignore.
+- `run_at`: when a pending item is due. Claiming moves `run_at` to the end of the lease, so an
+  item whose worker died becomes due again by itself when its lease runs out (no sweeper).
+- `lease_token`: set by a claim; every later transition must present it, so a worker whose lease
+  expired and was re-claimed elsewhere cannot overwrite the new owner's outcome.
+- `attempts`: how many times the item has been claimed (a release gives the attempt back).
+
+Claims are one `UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED) RETURNING` statement:
+on PostgreSQL concurrent claimers skip each other's rows; on SQLite the statement takes the
+database's single write lock up front, so there is exactly one claimer per database file at a
+time. Either way two processes never hold the same item at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from servicegate.clock import as_utc, utcnow
+
+PENDING = "pending"
+DONE = "succeeded"
+FAILED = "failed"
+
+
+def queue_columns() -> list[Column[Any]]:
+    """The columns a table needs to be a queue (add them to its Table definition)."""
+    return [
+        Column("status", String(16), nullable=False, default=PENDING),
+        Column("run_at", DateTime(timezone=True), nullable=False),
+        Column("lease_token", String(32), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+    ]
+
+
+def queue_index(table_name: str) -> Index:
+    """The index claims walk: pending items by due time (then id, the claim's full order)."""
+    return Index(f"ix_{table_name}_due", "status", "run_at", "id")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Items claimed together, owned by one lease token until `lease_until`."""
+
+    token: str
+    lease_until: datetime
+    rows: list[Row[Any]]
+    loaded: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    due: int
+    scheduled: int
+    leased: int
+    oldest_due_seconds: float
+
+
+class LeaseQueue:
+    """Enqueue, claim with a lease, complete, retry at, fail, release, park and resume."""
+
+    def __init__(self, engine: AsyncEngine, table: Table) -> None:
+        for name in ("id", "status", "run_at", "lease_token", "attempts"):
+            if name not in table.c:
+                raise ValueError(f"table {table.name} lacks the queue column {name!r}")
+        self.engine = engine
+        self.table = table
+        # SQLite has one writer per file: queue writers of this process take turns here instead
+        # of colliding in SQLite's busy-wait (which sleeps in milliseconds).
+        self._turns = asyncio.Lock() if engine is not None and engine.dialect.name == "sqlite" \
+            else None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction for queue work (enqueue, settle, hold, resume)."""
+        if self._turns is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._turns, self.engine.begin() as conn:
+            yield conn
+
+    # -- producing -------------------------------------------------------------------------
+    async def enqueue(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]],
+                      *, run_at: datetime | None = None) -> None:
+        """Insert items (in the caller's transaction); status/run_at/attempts get defaults."""
+        if not rows:
+            return
+        when = run_at or utcnow()
+        values = [{"status": PENDING, "run_at": when, "attempts": 0, "lease_token": None, **r}
+                  for r in rows]
+        await conn.execute(self.table.insert(), values)
+
+    # -- consuming -------------------------------------------------------------------------
+    async def claim(self, limit: int, lease: float, *, now: datetime | None = None,
+                    columns: Sequence[str] | None = None,
+                    load: Callable[[AsyncConnection, list[Row[Any]]], Awaitable[Any]] | None = None,
+                    ) -> Claim:
+        """Take up to `limit` due items for `lease` seconds (oldest due first).
+
+        The rows carry `columns` (default: all; naming fewer saves decoding on hot paths).
+        `load(conn, rows)` runs in the same transaction (e.g. to fetch what the items refer
+        to); its result is `Claim.loaded`."""
+        now = now or utcnow()
+        token = secrets.token_hex(16)
+        until = now + timedelta(seconds=lease)
+        stmt = self._claim_statement(tuple(columns or ()))
+        params = {"q_now": now, "q_limit": limit, "q_token": token, "q_until": until}
+        async with self.transaction() as conn:
+            rows = list((await conn.execute(stmt, params)).all())
+            loaded = await load(conn, rows) if load is not None and rows else None
+        return Claim(token, until, rows, loaded)
+
+    @functools.lru_cache(maxsize=8)  # noqa: B019 - a handful of shapes per queue, queues live long
+    def _claim_statement(self, columns: tuple[str, ...]) -> Any:
+        c = self.table.c
+        due = (
+            select(c.id)
+            .where(c.status == PENDING, c.run_at <= bindparam("q_now"))
+            .order_by(c.run_at, c.id)
+            .limit(bindparam("q_limit"))
+            .with_for_update(skip_locked=True)
+        )
+        return (
+            update(self.table)
+            .where(c.id.in_(due))
+            .values(lease_token=bindparam("q_token"), run_at=bindparam("q_until"),
+                    attempts=c.attempts + 1)
+            .returning(*(c[n] for n in columns) if columns else c)
+        )
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019
+    def _settle_statement(self, names: tuple[str, ...]) -> Any:
+        c = self.table.c
+        return (
+            update(self.table)
+            .where(c.id.in_(bindparam("q_ids", expanding=True)),
+                   c.lease_token == bindparam("q_token"))
+            .values({n: bindparam("v_" + n) for n in names})
+        )
+
+    async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
+        """Apply many transitions, each guarded by its lease token (in the caller's transaction).
+
+        Each outcome is `{"id", "token", "status", **other columns}`; build them with `done()`,
+        `retry_at()`, `failed()` or `park()`. Outcomes with the same token and the same values
+        become one `UPDATE ... WHERE id IN (...)`, so a batch of successes costs one statement.
+        """
+        groups: dict[tuple[Any, ...], list[Any]] = {}
+        values_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for outcome in outcomes:
+            values = {k: v for k, v in outcome.items() if k not in ("id", "token")}
+            key = (outcome["token"], *sorted(values.items()))
+            groups.setdefault(key, []).append(outcome["id"])
+            values_of[key] = values
+        for key, ids in groups.items():
+            values = values_of[key]
+            stmt = self._settle_statement(tuple(values))
+            params = {"v_" + n: v for n, v in values.items()}
+            for start in range(0, len(ids), 500):
+                await conn.execute(stmt, {**params, "q_ids": ids[start:start + 500],
+                                          "q_token": key[0]})
+
+    @staticmethod
+    def done(item_id: Any, token: str, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": DONE, "lease_token": None, **values}
+
+    @staticmethod
+    def failed(item_id: Any, token: str, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": FAILED, "lease_token": None, **values}
+
+    @staticmethod
+    def retry_at(item_id: Any, token: str, when: datetime, **values: Any) -> dict[str, Any]:
+        return {"id": item_id, "token": token, "status": PENDING, "run_at": when,
+                "lease_token": None, **values}
+
+    @staticmethod
+    def park(item_id: Any, token: str, status: str, **values: Any) -> dict[str, Any]:
+        """Set an item aside under a status of the caller's own; `resume()` brings it back."""
+        return {"id": item_id, "token": token, "status": status, "lease_token": None, **values}
+
+    async def release(self, token: str, ids: Sequence[Any]) -> None:
+        """Give claimed items back unattempted (graceful shutdown): due now, attempt returned."""
+        if not ids:
+            return
+        c = self.table.c
+        async with self.transaction() as conn:
+            await conn.execute(
+                update(self.table)
+                .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
+                .values(lease_token=None, run_at=utcnow(), attempts=c.attempts - 1)
+            )
+
+    async def resume(self, conn: AsyncConnection, where: Any, *, from_status: str | Sequence[str],
+                     **values: Any) -> int:
+        """Make parked or final items pending and due now (replay, re-enable)."""
+        c = self.table.c
+        statuses = [from_status] if isinstance(from_status, str) else list(from_status)
+        result = await conn.execute(
+            update(self.table)
+            .where(where, c.status.in_(statuses))
+            .values(status=PENDING, run_at=utcnow(), lease_token=None, **values)
+        )
+        return int(result.rowcount or 0)
+
+    async def hold(self, conn: AsyncConnection, where: Any, status: str) -> int:
+        """Park pending items that are not leased right now (a leased one parks when it settles)."""
+        c = self.table.c
+        result = await conn.execute(
+            update(self.table)
+            .where(where, c.status == PENDING, c.lease_token.is_(None))
+            .values(status=status)
+        )
+        return int(result.rowcount or 0)
+
+    # -- observing -------------------------------------------------------------------------
+    async def stats(self, *, now: datetime | None = None) -> QueueStats:
+        now = now or utcnow()
+        c = self.table.c
+        is_due = c.run_at <= now
+        leased = and_(c.run_at > now, c.lease_token.is_not(None))
+        stmt = select(
+            func.count().filter(is_due),
+            func.count().filter(and_(c.run_at > now, c.lease_token.is_(None))),
+            func.count().filter(leased),
+            func.min(c.run_at).filter(c.run_at <= now),
+        ).where(c.status == PENDING)
+        async with self.engine.connect() as conn:
+            due, scheduled, held, oldest = (await conn.execute(stmt)).one()
+        oldest_at = as_utc(oldest)
+        age = max(0.0, (now - oldest_at).total_seconds()) if oldest_at else 0.0
+        return QueueStats(int(due or 0), int(scheduled or 0), int(held or 0), age)

@@ -1,0 +1,1 @@
+"""Webhooks and events: catalog, registration, durable fan-out, signed delivery, retries."""

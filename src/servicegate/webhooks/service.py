@@ -1,0 +1,116 @@
+"""Everything webhooks needs at run time, built once per process from the settings."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import aiohttp
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicegate.clock import utcnow
+from servicegate.config import WebhooksConfig
+from servicegate.queue import LeaseQueue
+from servicegate.storage.schema import deliveries
+from servicegate.webhooks import metrics, retention, signing
+from servicegate.webhooks.catalog import EventCatalog
+from servicegate.webhooks.deliveries import DeliveryLog
+from servicegate.webhooks.ids import sortable_id
+from servicegate.webhooks.publisher import EventPublisher
+from servicegate.webhooks.sender import AttemptResult, send
+from servicegate.webhooks.store import WebhookRecord, WebhookStore
+from servicegate.webhooks.targets import resolver
+from servicegate.webhooks.worker import DeliveryWorker
+
+log = structlog.get_logger("servicegate.webhooks")
+Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
+SAMPLE_EVERY = 5.0
+
+
+class WebhookService:
+    def __init__(self, engine: AsyncEngine, config: WebhooksConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.catalog = EventCatalog(config.custom_events)
+        self.queue = LeaseQueue(engine, deliveries)
+        self.store = WebhookStore(engine, self.queue)
+        self.log = DeliveryLog(engine, self.queue)
+        self.publisher = EventPublisher(engine, self.queue, self.catalog,
+                                        len(config.retry_schedule))
+        self.workers: list[DeliveryWorker] = []
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """A pooled client for deliveries only, its resolver guarding against SSRF."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(
+                limit=max(self.config.concurrency * max(self.config.workers, 1), 100),
+                limit_per_host=0, ttl_dns_cache=30, enable_cleanup_closed=True,
+                resolver=resolver(self.config.allow_private_networks))
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+                                                  skip_auto_headers=("User-Agent",))
+        return self._session
+
+    def start_workers(self, spawn: Spawn, *, workers: int | None = None,
+                      housekeeping: bool = True) -> None:
+        """Delivery workers (and, once per process, pruning and queue metrics)."""
+        count = self.config.workers if workers is None else workers
+        for n in range(count):
+            worker = DeliveryWorker(f"webhooks-{n}", self.engine, self.queue, self.store,
+                                    self.config, self.session)
+            self.workers.append(worker)
+            self.publisher.listeners.append(worker.notify)
+            spawn(worker.name, worker.run())
+        if housekeeping:
+            spawn("webhooks-retention", self._prune_loop())
+            spawn("webhooks-metrics", self._sample_loop())
+
+    async def close(self) -> None:
+        for worker in self.workers:
+            with contextlib.suppress(ValueError):
+                self.publisher.listeners.remove(worker.notify)
+        self.workers.clear()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def test_delivery(self, hook: WebhookRecord, event: str) -> AttemptResult:
+        """Send a one-off signed test delivery to a webhook now (not queued, not retried)."""
+        message_id = sortable_id("msg_test")
+        content = signing.body(message_id, event, utcnow(), {"test": True},
+                               secret=hook.secret,
+                               include_secret=self.config.include_secret_in_payload)
+        headers = signing.headers(message_id, content, hook.secret, user_agent=self.config.user_agent)
+        return await send(self.session, hook.method, hook.url, content, headers,
+                          timeout=self.config.timeout, body_limit=self.config.response_body_bytes,
+                          allow_private=self.config.allow_private_networks)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                pruned = await retention.prune(self.engine, self.config)
+                if pruned.deliveries or pruned.events:
+                    log.info("pruned", deliveries=pruned.deliveries, events=pruned.events)
+            except Exception as exc:
+                log.warning("prune_failed", error=str(exc))
+            await asyncio.sleep(self.config.prune_interval)
+
+    async def sample_metrics(self) -> None:
+        """Queue depth and the age of the oldest due delivery, for /metrics."""
+        stats = await self.queue.stats()
+        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
+        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
+        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
+        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
+
+    async def _sample_loop(self) -> None:
+        while True:
+            try:
+                await self.sample_metrics()
+            except Exception as exc:
+                log.warning("queue_sample_failed", error=str(exc))
+            await asyncio.sleep(SAMPLE_EVERY)

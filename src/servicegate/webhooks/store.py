@@ -1,0 +1,235 @@
+"""Webhook registrations: per-client CRUD, merging, enabling and disabling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from servicegate.clock import as_utc, isoformat, utcnow
+from servicegate.queue import PENDING, LeaseQueue
+from servicegate.storage.schema import deliveries, webhook_events, webhooks
+from servicegate.webhooks.ids import sortable_id
+
+ACTIVE = "active"
+DISABLED = "disabled"
+HELD = "held"            # delivery status while its webhook is disabled
+CANCELLED = "cancelled"  # delivery status once its webhook or event was unregistered
+
+UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRecord:
+    id: str
+    client_id: str
+    url: str
+    method: str
+    secret: str | None
+    status: str
+    disabled_reason: str | None
+    consecutive_failures: int
+    events: tuple[str, ...]
+    created_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """What the owner sees (GET/POST/DELETE /webhooks): never the secret."""
+        out: dict[str, Any] = {"events": list(self.events), "url": self.url,
+                               "method": self.method, "status": self.status}
+        if self.status == DISABLED:
+            out["disabledReason"] = self.disabled_reason
+        return out
+
+    def to_admin_json(self) -> dict[str, Any]:
+        return {"id": self.id, "clientId": self.client_id, **self.to_json(),
+                "hasSecret": self.secret is not None,
+                "consecutiveFailures": self.consecutive_failures,
+                "createdAt": isoformat(self.created_at)}
+
+
+class NoSuchWebhook(Exception):
+    pass
+
+
+class WebhookStore:
+    def __init__(self, engine: AsyncEngine, queue: LeaseQueue) -> None:
+        self.engine = engine
+        self.queue = queue
+
+    # -- reading ---------------------------------------------------------------------------
+    async def _records(self, conn: AsyncConnection, where: Any) -> list[WebhookRecord]:
+        rows = (await conn.execute(select(webhooks).where(where).order_by(webhooks.c.created_at,
+                                                                          webhooks.c.id))).all()
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        names: dict[str, list[str]] = {i: [] for i in ids}
+        for wid, event in (await conn.execute(
+            select(webhook_events.c.webhook_id, webhook_events.c.event)
+            .where(webhook_events.c.webhook_id.in_(ids))
+        )).all():
+            names[wid].append(event)
+        return [
+            WebhookRecord(r.id, r.client_id, r.url, r.method, r.secret, r.status,
+                          r.disabled_reason, r.consecutive_failures, tuple(sorted(names[r.id])),
+                          as_utc(r.created_at))
+            for r in rows
+        ]
+
+    async def list_for(self, client_id: str) -> list[WebhookRecord]:
+        async with self.engine.connect() as conn:
+            return await self._records(conn, webhooks.c.client_id == client_id)
+
+    async def list_all(self) -> list[WebhookRecord]:
+        async with self.engine.connect() as conn:
+            return await self._records(conn, webhooks.c.id.is_not(None))
+
+    async def find(self, client_id: str, url: str) -> WebhookRecord | None:
+        async with self.engine.connect() as conn:
+            found = await self._records(
+                conn, and_(webhooks.c.client_id == client_id, webhooks.c.url == url))
+        return found[0] if found else None
+
+    async def get(self, webhook_id: str) -> WebhookRecord:
+        async with self.engine.connect() as conn:
+            found = await self._records(conn, webhooks.c.id == webhook_id)
+        if not found:
+            raise NoSuchWebhook(webhook_id)
+        return found[0]
+
+    async def many(self, ids: Iterable[str],
+                   conn: AsyncConnection | None = None) -> dict[str, WebhookRecord]:
+        """Webhooks by id, without their event lists (what a delivery needs)."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        query = select(webhooks).where(webhooks.c.id.in_(wanted))
+        if conn is None:
+            async with self.engine.connect() as own:
+                rows = (await own.execute(query)).all()
+        else:
+            rows = (await conn.execute(query)).all()
+        return {r.id: WebhookRecord(r.id, r.client_id, r.url, r.method, r.secret, r.status,
+                                    r.disabled_reason, r.consecutive_failures, ())
+                for r in rows}
+
+    # -- registering -----------------------------------------------------------------------
+    async def register(self, client_id: str, url: str, events: Sequence[str], *,
+                       method: str | None = None, secret: Any = UNSET) -> WebhookRecord:
+        """Create, or merge into the caller's webhook for this URL (enabling it again)."""
+        for attempt in (1, 2):
+            try:
+                async with self.engine.begin() as conn:
+                    await self._register(conn, client_id, url, events, method, secret)
+                break
+            except IntegrityError:  # a concurrent registration of the same URL won; merge
+                if attempt == 2:
+                    raise
+        found = await self.find(client_id, url)
+        assert found is not None
+        return found
+
+    async def _register(self, conn: AsyncConnection, client_id: str, url: str,
+                        events: Sequence[str], method: str | None, secret: Any) -> None:
+        now = utcnow()
+        row = (await conn.execute(
+            select(webhooks.c.id, webhooks.c.status)
+            .where(webhooks.c.client_id == client_id, webhooks.c.url == url)
+        )).first()
+        if row is None:
+            webhook_id = sortable_id("wh")
+            await conn.execute(insert(webhooks).values(
+                id=webhook_id, client_id=client_id, url=url, method=method or "POST",
+                secret=None if secret is UNSET else secret, status=ACTIVE,
+                disabled_reason=None, consecutive_failures=0, created_at=now, updated_at=now))
+            have: set[str] = set()
+        else:
+            webhook_id = row.id
+            values: dict[str, Any] = {"status": ACTIVE, "disabled_reason": None,
+                                      "consecutive_failures": 0, "updated_at": now}
+            if method is not None:
+                values["method"] = method
+            if secret is not UNSET:
+                values["secret"] = secret
+            await conn.execute(update(webhooks).where(webhooks.c.id == webhook_id).values(values))
+            if row.status == DISABLED:
+                await self._resume_held(conn, webhook_id)
+            have = set((await conn.execute(
+                select(webhook_events.c.event).where(webhook_events.c.webhook_id == webhook_id)
+            )).scalars())
+        new = [{"webhook_id": webhook_id, "event": e} for e in dict.fromkeys(events) if e not in have]
+        if new:
+            await conn.execute(insert(webhook_events), new)
+
+    async def unregister(self, client_id: str, url: str,
+                         events: Sequence[str] | None) -> WebhookRecord:
+        """Remove some or all events; without events left the webhook goes. Pending deliveries
+        of what was removed are cancelled."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                select(webhooks).where(webhooks.c.client_id == client_id, webhooks.c.url == url)
+            )).first()
+            if row is None:
+                raise NoSuchWebhook(url)
+            ew = webhook_events.c
+            if events is None:
+                await conn.execute(delete(webhook_events).where(ew.webhook_id == row.id))
+            else:
+                await conn.execute(delete(webhook_events).where(ew.webhook_id == row.id,
+                                                                ew.event.in_(list(events))))
+            remaining = sorted((await conn.execute(
+                select(ew.event).where(ew.webhook_id == row.id))).scalars())
+            d = deliveries.c
+            gone = d.webhook_id == row.id
+            if remaining:
+                gone = and_(gone, d.event.not_in(remaining))
+            now = utcnow()
+            waiting = or_(and_(d.status == PENDING, d.lease_token.is_(None)), d.status == HELD)
+            await conn.execute(update(deliveries).where(gone, waiting)
+                               .values(status=CANCELLED, completed_at=now, updated_at=now))
+            if not remaining:
+                await conn.execute(delete(webhooks).where(webhooks.c.id == row.id))
+        return WebhookRecord(row.id, row.client_id, row.url, row.method, None,
+                             row.status, row.disabled_reason, row.consecutive_failures,
+                             tuple(remaining))
+
+    # -- health ----------------------------------------------------------------------------
+    async def enable(self, webhook_id: str) -> WebhookRecord:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(webhooks).where(webhooks.c.id == webhook_id)
+                .values(status=ACTIVE, disabled_reason=None, consecutive_failures=0,
+                        updated_at=utcnow()))
+            if not result.rowcount:
+                raise NoSuchWebhook(webhook_id)
+            await self._resume_held(conn, webhook_id)
+        return await self.get(webhook_id)
+
+    async def disable(self, webhook_id: str, reason: str) -> WebhookRecord:
+        async with self.engine.begin() as conn:
+            if not await self.disable_in(conn, [webhook_id], reason):
+                raise NoSuchWebhook(webhook_id)
+        return await self.get(webhook_id)
+
+    async def disable_in(self, conn: AsyncConnection, ids: Sequence[str], reason: str) -> int:
+        """Disable webhooks and park their waiting deliveries (in the caller's transaction)."""
+        if not ids:
+            return 0
+        result = await conn.execute(
+            update(webhooks).where(webhooks.c.id.in_(list(ids)))
+            .values(status=DISABLED, disabled_reason=reason[:500], updated_at=utcnow()))
+        await self.queue.hold(conn, deliveries.c.webhook_id.in_(list(ids)), HELD)
+        return int(result.rowcount or 0)
+
+    async def _resume_held(self, conn: AsyncConnection, webhook_id: str) -> None:
+        await self.queue.resume(conn, deliveries.c.webhook_id == webhook_id, from_status=HELD,
+                                updated_at=utcnow())
+
+
+__all__ = ["ACTIVE", "CANCELLED", "DISABLED", "HELD", "PENDING", "UNSET", "NoSuchWebhook",
+           "WebhookRecord", "WebhookStore"]

@@ -1,0 +1,100 @@
+"""Parsers and rules behind webhooks: URL/SSRF checks, Retry-After, the retry schedule."""
+
+import ipaddress
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from servicegate.webhooks.catalog import REFERENCE_EVENTS, EventCatalog
+from servicegate.webhooks.policy import next_delay, parse_retry_after
+from servicegate.webhooks.targets import refusal, validate_url
+
+PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
+    "100.64.0.0/10", "0.0.0.0/8", "224.0.0.0/4", "fc00::/7", "fe80::/10", "::1/128")]
+
+
+@given(st.sampled_from(PRIVATE_NETS), st.integers(min_value=0))
+def test_every_address_of_private_ranges_is_refused(net, n):
+    address = net[n % net.num_addresses]
+    assert refusal(str(address)) is not None
+    if address.version == 4:
+        assert refusal(f"::ffff:{address}") is not None
+
+
+@given(st.ip_addresses())
+def test_only_global_unicast_addresses_pass(address):
+    if refusal(str(address)) is None:
+        assert address.is_global and not address.is_multicast and not address.is_reserved
+    if not address.is_global or address.is_multicast:
+        assert refusal(str(address)) is not None
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "93.184.215.14", "2606:4700:4700::1111"])
+def test_public_addresses_pass(address):
+    assert refusal(address) is None
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "100.100.100.200"])
+def test_metadata_addresses(address):
+    assert "metadata" in refusal(address)
+
+
+@given(st.text(max_size=300))
+def test_validate_url_never_crashes_and_only_accepts_http(text):
+    try:
+        url = validate_url(text, allow_private=True)
+    except ValueError:
+        return
+    assert url.lower().startswith(("http://", "https://"))
+
+
+@pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://10.0.0.1/", "http://0.0.0.0/",
+                                 "http://127.1.2.3:9/", "http://[fe80::1%25eth0]/"])
+def test_private_literals_refused_unless_allowed(url):
+    with pytest.raises(ValueError):
+        validate_url(url, allow_private=False)
+    assert validate_url(url, allow_private=True) == url
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_retry_after_seconds(seconds):
+    assert parse_retry_after(str(seconds)) == min(seconds, 86_400)
+
+
+def test_retry_after_http_date_and_garbage():
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=90), usegmt=True),
+                             now=now) == 90
+    assert parse_retry_after(format_datetime(now - timedelta(days=1), usegmt=True), now=now) == 0
+    for garbage in (None, "", "soon", "-5", "1.5e9"):
+        assert parse_retry_after(garbage) is None
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e5), min_size=1, max_size=10),
+       st.integers(min_value=0, max_value=20), st.floats(min_value=0, max_value=1),
+       st.none() | st.floats(min_value=0, max_value=86_400))
+def test_next_delay_follows_the_schedule(schedule, attempts, jitter, retry_after):
+    budget = len(schedule)
+    delay = next_delay(schedule, attempts, budget, jitter=jitter, retry_after=retry_after)
+    if attempts >= budget:
+        assert delay is None
+        return
+    base = schedule[attempts]
+    assert delay >= (retry_after or 0)
+    assert delay <= max(base * (1 + jitter), retry_after or 0) + 1e-6
+    assert delay >= base * (1 - jitter) - 1e-6
+
+
+def test_catalog_normalises_and_guards_gateway_events():
+    catalog = EventCatalog(["OrderShipped", "payment"])
+    assert catalog.normalise(" DebtInsert ") == "debtinsert"
+    assert catalog.names[-1] == "ordershipped" and len(catalog.names) == len(REFERENCE_EVENTS) + 1
+    with pytest.raises(ValueError, match="unknown event"):
+        catalog.normalise("nosuch")
+    with pytest.raises(ValueError, match="gateway itself"):
+        catalog.publishable("appsrvstartup")
+    assert catalog.publishable("payment") == "payment"
