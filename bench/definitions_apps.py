@@ -1,6 +1,5 @@
-"""Baselines for bench/definitions.py: a bare ASGI app and a minimal aiohttp proxy (granian).
+"""The Python baseline of bench/definitions.py: a minimal aiohttp proxy (granian).
 
-    granian --interface asgi bench.definitions_apps:bare
     BENCH_UPSTREAM=http://127.0.0.1:PORT/ granian --interface asgi bench.definitions_apps:proxy
 """
 
@@ -9,9 +8,6 @@ from __future__ import annotations
 import os
 
 import aiohttp
-
-BODY = b"{}"
-HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"2")]
 
 
 async def _lifespan(receive, send, on_start=None, on_stop=None):
@@ -26,14 +22,6 @@ async def _lifespan(receive, send, on_start=None, on_stop=None):
                 await on_stop()
             await send({"type": "lifespan.shutdown.complete"})
             return
-
-
-async def bare(scope, receive, send):
-    if scope["type"] == "lifespan":
-        await _lifespan(receive, send)
-        return
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-    await send({"type": "http.response.body", "body": BODY})
 
 
 _session: list[aiohttp.ClientSession] = []

@@ -87,11 +87,12 @@ http {{ access_log off; client_body_temp_path {tmp}; proxy_temp_path {tmp};
 
 
 @contextlib.contextmanager
-def granian_app(target: str, cwd: Path) -> Iterator[int]:
+def granian_app(target: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[int]:
     port = free_port()
     args = [str(BIN / "granian"), "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
             "--host", "127.0.0.1", "--port", str(port), "--no-ws", target]
-    with process(args, cwd=cwd, ready_url=f"http://127.0.0.1:{port}/"):
+    with process(args, cwd=cwd, env={**os.environ, **env} if env else None,
+                 ready_url=f"http://127.0.0.1:{port}/"):
         yield port
 
 
@@ -113,7 +114,9 @@ class Gateway:
 
 
 @contextlib.contextmanager
-def gateway(database_url: str | None = None, **env_extra: str) -> Iterator[Gateway]:
+def gateway(database_url: str | None = None, definitions: dict[str, str] | None = None,
+            **env_extra: str) -> Iterator[Gateway]:
+    """`servicegate serve` (one worker) on a free port; `definitions` are files written first."""
     workdir = Path(tempfile.mkdtemp(prefix="sg-bench-"))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICEGATE_")}
@@ -129,6 +132,8 @@ def gateway(database_url: str | None = None, **env_extra: str) -> Iterator[Gatew
     })
     env.update(env_extra)
     (workdir / "definitions").mkdir()
+    for filename, text in (definitions or {}).items():
+        (workdir / "definitions" / filename).write_text(text)
     gw = Gateway(f"http://127.0.0.1:{port}", workdir, env)
     gw.cli("migrate")
     with process([str(BIN / "servicegate"), "serve"], env=env, cwd=workdir,
@@ -163,8 +168,9 @@ def wrk(url: str, *, connections: int, duration: int = DURATION,
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True,
                          timeout=duration + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))
-    p99 = _ms(re.search(r"99%\s+(\S+)", out).group(1))
+    # anchored: the thread stats line ends in percentages too ("... 75.50%")
+    p50 = _ms(re.search(r"^\s*50(?:\.000)?%\s+(\S+)", out, re.M).group(1))
+    p99 = _ms(re.search(r"^\s*99(?:\.000)?%\s+(\S+)", out, re.M).group(1))
     errors = 0
     for m in re.finditer(r"(?:Non-2xx or 3xx responses|Socket errors:.*?timeout)\s*:?\s*(\d+)", out):
         errors += int(m.group(1))

@@ -43,6 +43,20 @@ async def test_forwards_subpath_query_body_and_request_id(dgw, upstream):
     assert r.headers["x-request-id"] == "req-123"
 
 
+async def test_upstream_cookies_reach_the_caller_and_are_never_replayed(dgw, upstream):
+    # One shared outbound session serves every caller: it must not keep a cookie jar,
+    # or one caller's upstream session would be sent along with the next caller's request.
+    # (A host name: aiohttp's default jar ignores cookies of IP addresses.)
+    await dgw.define("p.yaml", proxy(f"http://localhost:{upstream.port}/{{{{ subpath }}}}"))
+    r = await dgw.call("GET", "/services/proxy/cookie")
+    assert r.status_code == 200
+    assert "session=of-one-caller" in r.headers["set-cookie"]
+    r = await dgw.call("GET", "/services/proxy/next")
+    assert r.status_code == 200
+    assert last(upstream).raw_path == "/next"
+    assert "Cookie" not in last(upstream).headers
+
+
 async def test_passthrough_status_and_non_json_body(dgw, upstream):
     await dgw.define("p.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}"))
     r = await dgw.call("GET", "/services/proxy/text")

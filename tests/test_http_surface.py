@@ -12,6 +12,29 @@ async def test_unknown_route_and_wrong_method(gateway):
     assert "GET" in r.headers["allow"] and "DELETE" in body["detail"]
 
 
+async def test_framework_errors_and_crashes_carry_the_request_id(gateway):
+    # GatewayMiddleware is the only layer around the router: it maps these itself.
+    from starlette.requests import Request
+
+    from servicegate.web.routing import Route
+
+    async def boom(request: Request):
+        raise RuntimeError("secret-ish internals")
+
+    app = gateway.client._transport.app
+    app.router.routes.append(Route("/test-only/boom", boom, methods=["GET"]))
+    r = await gateway.client.get("/no/such/thing", headers={"X-Request-Id": "rid-404"})
+    assert assert_problem(r, 404)["traceId"] == "rid-404"
+    assert r.headers["x-request-id"] == "rid-404"
+    r = await gateway.client.get("/test-only/boom", headers={"X-Request-Id": "rid-500"})
+    body = assert_problem(r, 500)
+    assert body["traceId"] == "rid-500" and "secret-ish" not in r.text
+    assert r.headers["x-request-id"] == "rid-500"
+    r = await gateway.client.get("/test-only/boom")  # the next request is unaffected
+    assert_problem(r, 500)
+    assert (await gateway.client.get("/healthz")).status_code == 200
+
+
 async def test_oversized_body_is_413(gateway):
     limit = gateway.runtime.settings.limits.max_body_bytes
     r = await gateway.client.post("/admin/clients", content=b"x" * (limit + 1),

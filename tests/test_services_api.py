@@ -273,3 +273,33 @@ async def test_base_path_prefix_and_subpath(tmp_path):
     finally:
         await client.aclose()
         await gw.runtime.stop()
+
+
+async def test_constant_static_answer_is_reused_and_follows_reloads(dgw):
+    # Nothing to render: the answer is prepared once, yet every check still runs per request.
+    await dgw.define("k.yaml", """
+        name: constant
+        methods: [GET, POST]
+        input: {schema: {type: [object, "null"], required: [id]}}
+        action: {type: static, status: 202, headers: {X-Kind: fixed}, body: {ok: 1}}
+    """)
+    for _ in range(2):
+        r = await dgw.call("GET", "/services/constant/a/b")
+        assert r.status_code == 202 and r.json() == {"ok": 1}
+        assert r.headers["x-kind"] == "fixed"
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["content-length"] == str(len(r.content))
+        assert r.headers["x-request-id"]
+    assert r.headers["x-request-id"] != (await dgw.call("GET", "/services/constant")).headers[
+        "x-request-id"]
+    assert_problem(await dgw.call("GET", "/services/constant/%2e%2e/x"), 400)
+    assert_problem(await dgw.call("POST", "/services/constant", content=b"{nope",
+                                  headers={"Content-Type": "application/json"}), 400)
+    assert_problem(await dgw.call("POST", "/services/constant", json={"other": 1}), 400)
+    assert_problem(await dgw.call("PUT", "/services/constant"), 405)
+    await dgw.define("k.yaml", """
+        name: constant
+        action: {type: static, body: {ok: 2}}
+    """)
+    r = await dgw.call("GET", "/services/constant")
+    assert r.status_code == 200 and r.json() == {"ok": 2} and "x-kind" not in r.headers

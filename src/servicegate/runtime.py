@@ -30,10 +30,15 @@ log = structlog.get_logger("servicegate.runtime")
 
 
 def outbound_session() -> aiohttp.ClientSession:
-    """The process-wide pooled HTTP client for upstreams, webhooks and JWKS."""
+    """The process-wide pooled HTTP client for upstreams, webhooks and JWKS.
+
+    Shared by every caller, so it keeps no cookies: a jar would replay one caller's upstream
+    session cookie on the next caller's request (and costs a lookup per request).
+    """
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, ttl_dns_cache=60,
                                      enable_cleanup_closed=True)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True,
+                                 cookie_jar=aiohttp.DummyCookieJar(),
                                  skip_auto_headers=("User-Agent",))
 
 

@@ -79,6 +79,12 @@ class Upstream:
         return web.json_response({"items": [{"id": i, "name": f"n{i}", "secret": "x"}
                                             for i in range(3)], "total": 3})
 
+    async def cookie(self, request: web.Request) -> web.StreamResponse:
+        await self._record(request)
+        resp = web.json_response({"cookie": "set"})
+        resp.set_cookie("session", "of-one-caller", path="/")
+        return resp
+
     async def big(self, request: web.Request) -> web.StreamResponse:
         await self._record(request)
         size = int(request.query.get("size", "300000"))
@@ -102,6 +108,7 @@ class Upstream:
         app.router.add_route("*", "/flaky", self.flaky)
         app.router.add_route("*", "/items", self.items)
         app.router.add_route("*", "/big", self.big)
+        app.router.add_route("*", "/cookie", self.cookie)
         app.router.add_route("*", "/{tail:.*}", self.echo)
         self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()

@@ -120,6 +120,10 @@ class Action:
     #: `invoke` skips its own timer when this bound is within the definition's timeout.
     max_seconds: float | None = None
 
+    #: The result when it is the same for every request (nothing to render, nothing to call):
+    #: the endpoints then answer it without building a context. Shared: never mutate it.
+    constant: ActionResult | None = None
+
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from servicegate.actions.subpath import encode_segments
+
 Via = Literal["services", "callback"]
 
 
@@ -40,8 +42,6 @@ class InvocationContext:
     @property
     def subpath(self) -> str:
         """The sub-path, each segment percent-encoded again: safe to put into a URL path."""
-        from servicegate.actions.subpath import encode_segments
-
         return encode_segments(self.segments) if self.segments else ""
 
     def query_first(self) -> dict[str, str]:

@@ -111,10 +111,13 @@ class HttpAction(Action):
         # The common `http://host/base/{{ subpath }}` needs no template engine: the sub-path
         # segments were validated and re-encoded when the request came in.
         self.subpath_join: tuple[str, str] | None = None
+        self.no_subpath_url: URL | None = None  # the URL when the request has no sub-path
         simple = _SUBPATH_ONLY.match(spec.url)
         if simple and self.base is not None:
             self.subpath_join = (simple.group("prefix"), simple.group("suffix"))
             checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)
+            self.no_subpath_url = URL(simple.group("prefix") + simple.group("suffix"),
+                                      encoded=True)
         self.method = spec.method
         self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
         self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
@@ -144,8 +147,11 @@ class HttpAction(Action):
         if self.literal_url is not None:
             url = self.literal_url
         elif self.subpath_join is not None:
-            prefix, suffix = self.subpath_join
-            url = URL(prefix + ctx.subpath + suffix, encoded=True)
+            if ctx.segments:
+                prefix, suffix = self.subpath_join
+                url = URL(prefix + ctx.subpath + suffix, encoded=True)
+            else:
+                url = self.no_subpath_url
         else:
             try:
                 url = checked_url(str(self.url.render(invocation.variables)), self.base)
@@ -164,7 +170,15 @@ class HttpAction(Action):
             headers["X-Request-Id"] = ctx.request_id
         params = self._params(invocation)
         data = self._body(invocation, headers)
-        result = await self._send(invocation.runtime.http, method, url, headers, params, data)
+        if self.retry is None or method not in IDEMPOTENT:  # one attempt: one frame less
+            try:
+                result = await self._attempt(invocation.runtime.http, method, url, headers,
+                                             params, data, ())
+            except UpstreamFailed as exc:
+                result = self._failed(exc, url)
+        else:
+            result = await self._with_retries(invocation.runtime.http, self.retry, method, url,
+                                              headers, params, data)
         if self.response is None:
             return result
         return self._mapped(result, invocation.variables)
@@ -197,12 +211,11 @@ class HttpAction(Action):
         headers["Content-Type"] = "application/json"
         return orjson.dumps(self.body.render(invocation.variables))
 
-    async def _send(self, session: aiohttp.ClientSession, method: str, url: Any, headers: CIMultiDict[str],
-                    params: list[tuple[str, str]] | None, data: bytes | None) -> ActionResult:
-        retry = self.retry if method in IDEMPOTENT else None
+    async def _with_retries(self, session: aiohttp.ClientSession, retry: RetrySpec, method: str,
+                            url: Any, headers: CIMultiDict[str],
+                            params: list[tuple[str, str]] | None,
+                            data: bytes | None) -> ActionResult:
         try:
-            if retry is None:
-                return await self._attempt(session, method, url, headers, params, data, ())
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(retry.attempts + 1),
                 wait=wait_exponential_jitter(multiplier=retry.backoff, max=retry.max_backoff,
@@ -214,12 +227,15 @@ class HttpAction(Action):
                     return await self._attempt(session, method, url, headers, params, data,
                                                retry.on_status)
         except UpstreamFailed as exc:
-            if exc.kind == "status" and exc.result is not None:
-                return exc.result  # retries exhausted: answer what the upstream said
-            status = 504 if exc.kind == "timeout" else 502
-            raise action_problem(status, f"definition {self.definition!r}: {exc}",
-                                 self.definition, upstream=str(url.origin())) from None
+            return self._failed(exc, url)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, exc: UpstreamFailed, url: Any) -> ActionResult:
+        if exc.kind == "status" and exc.result is not None:
+            return exc.result  # retries exhausted: answer what the upstream said
+        status = 504 if exc.kind == "timeout" else 502
+        raise action_problem(status, f"definition {self.definition!r}: {exc}",
+                             self.definition, upstream=str(url.origin())) from None
 
     async def _attempt(self, session: aiohttp.ClientSession, method: str, url: Any, headers: CIMultiDict[str],
                        params: list[tuple[str, str]] | None, data: bytes | None,

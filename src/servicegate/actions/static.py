@@ -35,6 +35,8 @@ class StaticAction(Action):
             value = self.body.render({})
             self.fixed = (value, b"{}" if value is None else dumps(value))
             self.fixed_headers = {name: str(v.render({})) for name, v in self.headers}
+            self.constant = ActionResult(self.status, self.fixed_headers, value, raw=self.fixed[1],
+                                         media_type="application/json")
 
     async def run(self, invocation: Invocation) -> ActionResult:
         if self.fixed is not None:  # nothing to render: the answer was serialised at load

@@ -17,8 +17,12 @@ async def ping(request: Request) -> Response:
     return empty_object()
 
 
+def route(group: str) -> Route:
+    return Route(f"/{group}/ping", ping, methods=["GET"])
+
+
 def routes() -> list[Route]:
-    return [Route(f"/{group}/ping", ping, methods=["GET"]) for group in GROUPS]
+    return [route(group) for group in GROUPS]
 
 
 OPENAPI = {

@@ -8,8 +8,15 @@ from starlette.responses import Response
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
 from servicegate.definitions.compiled import CompiledDefinition
-from servicegate.runtime import runtime_of
-from servicegate.web.dispatch import check_input, check_method, count, rate_limit, respond
+from servicegate.runtime import Runtime, runtime_of
+from servicegate.web.dispatch import (
+    check_input,
+    check_method,
+    count,
+    rate_limit,
+    respond,
+    respond_constant,
+)
 from servicegate.web.guard import authenticate, require_scopes
 from servicegate.web.invocation import (
     async_flag,
@@ -35,7 +42,7 @@ def routes(base_path: str = "") -> list[Route]:
         if definition is None or "services" not in definition.expose:
             raise ProblemError(404, f"no service definition named {name!r}")
         try:
-            response = await _invoke(request, definition, principal, depth)
+            response = await _invoke(request, runtime, definition, principal, depth)
         except ProblemError as exc:
             count(name, "services", exc.status)
             raise
@@ -48,26 +55,32 @@ def routes(base_path: str = "") -> list[Route]:
     ]
 
 
-async def _invoke(request: Request, definition: CompiledDefinition, principal: Principal,
-                  depth: int) -> Response:
+async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefinition,
+                  principal: Principal, depth: int) -> Response:
     """Everything after the definition is known (counted per definition by the caller)."""
-    name = definition.name
-    require_scopes(principal, f"services:{name}", *definition.scopes)
+    require_scopes(principal, *definition.service_scopes)
     check_method(definition, request.method)
-    run_async, query = async_flag(query_pairs(request))
-    if run_async and definition.async_mode == "forbidden":
-        raise ProblemError(400, f"definition {name!r} does not allow asynchronous "
-                           "invocation", definition=name)
-    if run_async or definition.async_mode == "always":
-        raise ProblemError(501, "asynchronous invocation is not available yet",
-                           definition=name)
+    query = query_pairs(request)
+    if query or definition.async_mode == "always":
+        run_async, query = async_flag(query)
+        if run_async and definition.async_mode == "forbidden":
+            raise ProblemError(400, f"definition {definition.name!r} does not allow asynchronous "
+                               "invocation", definition=definition.name)
+        if run_async or definition.async_mode == "always":
+            raise ProblemError(501, "asynchronous invocation is not available yet",
+                               definition=definition.name)
     limit_headers = rate_limit(definition, principal.client_id)
-    segments = subpath_segments(request, depth)
+    # `/services/{name}` (no sub-path parameter) has no raw segments after the name either:
+    # decoding can only add slashes, never remove them.
+    segments = subpath_segments(request, depth) if "subpath" in request.path_params else []
     raw, body, _ = await read_body(request, definition, any_type=False)
     check_input(definition, body)
+    constant = definition.action.constant
+    if constant is not None:  # the same answer for everyone: no context to build
+        return respond_constant(constant, limit_headers)
     context = build_context(request, definition, "services", principal, segments, query,
                             raw, body, None)
-    result = await invoke(definition, context, runtime_of(request))
+    result = await invoke(definition, context, runtime)
     return respond(result, limit_headers)
 
 

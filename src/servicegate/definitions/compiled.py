@@ -25,6 +25,8 @@ class CompiledDefinition:
     methods: frozenset[str]
     allow: str
     scopes: tuple[str, ...]
+    #: what `/services/<name>` requires: `services:<name>` and the definition's own scopes
+    service_scopes: tuple[str, ...]
     action: Action
     validator: Draft202012Validator | None
     max_bytes: int | None
@@ -83,6 +85,7 @@ def compile_definition(spec: Definition, settings: Settings, source: Path | None
         methods=methods,
         allow=", ".join(m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if m in methods),
         scopes=tuple(spec.auth.scopes),
+        service_scopes=(f"services:{spec.name}", *spec.auth.scopes),
         action=action,
         validator=validator,
         max_bytes=spec.input.max_bytes,

@@ -59,6 +59,25 @@ def check_input(definition: CompiledDefinition, body: Any) -> None:
             title="Validation failed", errors=errors, definition=definition.name)
 
 
+# Responses of constant results (`Action.constant`), built once: keyed by the result's id,
+# holding the result so that id is not reused while cached; cleared when definitions churn.
+_constant_responses: dict[int, tuple[ActionResult, Response]] = {}
+
+
+def respond_constant(result: ActionResult, extra_headers: dict[str, str]) -> Response:
+    """`respond` for a result that is the same on every request: its response is reused."""
+    if extra_headers:
+        return respond(result, extra_headers)
+    cached = _constant_responses.get(id(result))
+    if cached is not None and cached[0] is result:
+        return cached[1]
+    response = respond(result, extra_headers)
+    if len(_constant_responses) >= 1024:
+        _constant_responses.clear()
+    _constant_responses[id(result)] = (result, response)
+    return response
+
+
 def respond(result: ActionResult, extra_headers: dict[str, str]) -> Response:
     headers = {**result.headers, **extra_headers} if extra_headers else result.headers
     if result.status in _NO_BODY:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
 from servicegate.web.limits import BodyTooLarge
 from servicegate.web.problems import ProblemError, from_error, problem_response
-
-log = structlog.get_logger("servicegate.errors")
 
 _DETAILS = {
     404: "no such resource",
@@ -53,23 +50,9 @@ async def on_body_too_large(request: Request, exc: Exception) -> Response:
     )
 
 
-async def on_crash(request: Request, exc: Exception) -> Response:
-    trace_id = request.scope.get("state", {}).get("request_id")
-    log.error(
-        "unhandled_error",
-        trace_id=trace_id,
-        path=request.url.path,
-        method=request.method,
-        exc_info=exc,
-    )
-    return problem_response(
-        request, 500, "the gateway failed to handle this request; quote the traceId"
-    )
-
-
+# Anything else is answered by GatewayMiddleware as a logged 500 problem with the traceId.
 HANDLERS = {
     ProblemError: on_problem,
     HTTPException: on_http_exception,
     BodyTooLarge: on_body_too_large,
-    Exception: on_crash,
 }

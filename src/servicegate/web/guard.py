@@ -13,11 +13,22 @@ from servicegate.web.problems import ProblemError
 CHALLENGE = 'Bearer realm="servicegate", ApiKey header="X-API-Key"'
 
 
+def _credentials(scope_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The first X-API-Key and Authorization values (as `request.headers.get` gives them)."""
+    api_key = authorization = None
+    for name, value in scope_headers:  # ASGI names are lowercase bytes
+        if name == b"x-api-key":
+            if api_key is None:
+                api_key = value.decode("latin-1")
+        elif name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
+    return api_key, authorization
+
+
 async def authenticate(request: Request) -> Principal:
-    headers = request.headers
     try:
         principal = await runtime_of(request).authenticator.authenticate(
-            headers.get("x-api-key"), headers.get("authorization")
+            *_credentials(request.scope["headers"])
         )
     except Unauthenticated as exc:
         raise ProblemError(

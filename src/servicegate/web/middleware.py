@@ -6,8 +6,11 @@ import itertools
 import os
 import re
 import time
+from collections.abc import Awaitable, Callable, Mapping
 
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicegate.web import metrics
@@ -19,18 +22,31 @@ _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 # Generated ids: a random per-process prefix and a counter (unique across nodes, ~0.2 µs).
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 access_log = structlog.get_logger("servicegate.access")
 error_log = structlog.get_logger("servicegate.errors")
 
 
 class GatewayMiddleware:
+    """The only layer around the router (see `app.GatewayApp`).
+
+    It also does what Starlette's two default layers would: exceptions with a handler in
+    `handlers` (matched along the exception's MRO, as Starlette's ExceptionMiddleware does)
+    become that handler's response, any other one a logged 500 problem - unless the response
+    has started, when the exception propagates to the server.
+    """
+
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool, access_log_on: bool
+        self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool, access_log_on: bool,
+        handlers: Mapping[type[Exception], Handler] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics_on = metrics_on
         self.access_log_on = access_log_on
+        self.handlers = {k: v for k, v in (handlers or {}).items() if k is not Exception}
+        # what Starlette's request_response wrapper reads; kept for any plain Starlette route
+        self.starlette_handlers = (self.handlers, {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -48,6 +64,7 @@ class GatewayMiddleware:
         if request_id is None:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
+        scope["starlette.exception_handlers"] = self.starlette_handlers
         rid_header = (b"x-request-id", request_id.encode("ascii"))
         status_holder = [500]
         started_response = [False]
@@ -67,7 +84,13 @@ class GatewayMiddleware:
             except Exception as exc:
                 if started_response[0]:
                     raise
-                await self._crash(scope, send_with_id, request_id, exc)
+                handler = self._handler(exc)
+                if handler is None:
+                    await self._crash(scope, send_with_id, request_id, exc)
+                else:
+                    response = await handler(Request(scope, receive, send_with_id), exc)
+                    await response(scope, receive, send_with_id)
+                    exc.__traceback__ = None  # reused exception instances keep no tracebacks
 
         elapsed = time.perf_counter() - started
         route = scope.get("route")
@@ -84,6 +107,13 @@ class GatewayMiddleware:
                 status=status_holder[0],
                 ms=round(elapsed * 1000, 3),
             )
+
+    def _handler(self, exc: Exception) -> Handler | None:
+        for cls in type(exc).__mro__:
+            handler = self.handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
 
     async def _reject_413(self, scope: Scope, send: Send, request_id: str) -> None:
         body = problem_body(
