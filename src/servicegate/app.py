@@ -19,6 +19,7 @@ from servicegate.api import (
     callback,
     events,
     health,
+    jobs,
     metrics,
     oauth,
     openapi,
@@ -51,11 +52,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, health, oauth, admin_clients, services, callback, webhooks,
+    modules = [ping, health, oauth, admin_clients, jobs, services, callback, webhooks,
                webhook_deliveries, events, admin_webhooks, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
         *ping.routes(),
+        *jobs.routes(),
         # Fixed /services/* and /callback/* routes (ping, identity, jobs) must come before
         # the definition routes, which match any name; everything else may follow them.
         *services.routes(settings.server.base_path),

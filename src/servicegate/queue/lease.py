@@ -178,6 +178,10 @@ class LeaseQueue:
         for outcome in outcomes:
             values = {k: v for k, v in outcome.items() if k not in ("id", "token")}
             key = (outcome["token"], *sorted(values.items()))
+            try:
+                hash(key)
+            except TypeError:  # values such as JSON documents: an UPDATE of its own
+                key = (outcome["token"], ("#outcome", len(groups)))
             groups.setdefault(key, []).append(outcome["id"])
             values_of[key] = values
         for key, ids in groups.items():
@@ -217,6 +221,19 @@ class LeaseQueue:
                 .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
                 .values(lease_token=None, run_at=utcnow(), attempts=c.attempts - 1)
             )
+
+    async def extend(self, token: str, ids: Sequence[Any], lease: float) -> int:
+        """Renew the lease of items still held under `token` (long-running work heartbeats)."""
+        if not ids:
+            return 0
+        c = self.table.c
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                update(self.table)
+                .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
+                .values(run_at=utcnow() + timedelta(seconds=lease))
+            )
+        return int(result.rowcount or 0)
 
     async def resume(self, conn: AsyncConnection, where: Any, *, from_status: str | Sequence[str],
                      **values: Any) -> int:
