@@ -76,6 +76,16 @@ async def _invoke(request: Request, definition: CompiledDefinition, principal: P
     return respond(result, limit_headers)
 
 
+def origin(request: Request) -> str:
+    """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`)."""
+    scope = request.scope
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scope['scheme']}://{value.decode('latin-1')}"
+    host, port = scope.get("server") or ("localhost", None)
+    return f"{scope['scheme']}://{host}:{port}" if port else f"{scope['scheme']}://{host}"
+
+
 def idempotency_key(request: Request) -> str | None:
     value = request.headers.get("idempotency-key")
     if value is None:
@@ -97,7 +107,7 @@ async def _submit(request: Request, context: InvocationContext, principal: Princ
         raise ProblemError(422, "this Idempotency-Key was already used for a different "
                            "request (method, service, sub-path, query or body)",
                            title="Idempotency key reused") from None
-    base = str(request.base_url).rstrip("/") + runtime.settings.server.base_path
+    base = origin(request) + runtime.settings.server.base_path
     headers = {
         "Location": f"{base}/services/jobs/{submitted.job_id}",
         "Retry-After": str(max(1, round(runtime.settings.jobs.poll_after))),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.actions.context import InvocationContext
 from servicegate.clock import as_utc, isoformat, utcnow
+from servicegate.jobs.intake import Intake
 from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
 from servicegate.storage.schema import jobs
 
@@ -94,6 +95,7 @@ class JobStore:
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl
+        self.intake = Intake(queue)
 
     async def submit(self, context: InvocationContext, client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:
@@ -103,8 +105,7 @@ class JobStore:
                   "context": context.to_json(), "max_attempts": max_attempts,
                   "created_at": now, "updated_at": now}
         if idempotency_key is None:
-            async with self.queue.transaction() as conn:
-                await self.queue.enqueue(conn, [values], run_at=now)
+            await self.intake.add({**values, "run_at": now})
             return Submitted(job_id, QUEUED, False)
         values["idempotency_key"] = idempotency_key
         values["request_hash"] = digest = fingerprint(context)

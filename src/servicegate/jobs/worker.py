@@ -101,9 +101,9 @@ class JobWorker:
 
     # -- running ---------------------------------------------------------------------------
     async def _run(self, token: str, row: Any) -> None:
-        context = InvocationContext.from_json(row.context)
-        trace = context.request_id or None
+        trace = row.context.get("request_id") if isinstance(row.context, dict) else None
         try:
+            context = InvocationContext.from_json(row.context)
             definition = self.runtime.definitions.get(row.service)
             if definition is None:
                 verdict = Verdict("failed", None, policy.problem(
