@@ -169,6 +169,19 @@ async def test_owner_isolation_and_unknown_ids(gw):
     assert (await wait_status(gw, job_id, "queued")).json()["status"] == "queued"
 
 
+async def test_metrics(gw):
+    await submit(gw, "/services/plain?async=true")
+    await gw.runtime.jobs.sample_metrics()
+    text = (await gw.client.get("/metrics")).text
+    assert 'servicegate_job_queue_depth{state="due"} 1.0' in text
+    assert "servicegate_jobs_submitted_total" in text
+    gw.runtime.start_workers()
+    done = (await submit(gw, "/services/plain?async=true")).json()["jobId"]
+    await wait_status(gw, done, "succeeded")
+    text = (await gw.client.get("/metrics")).text
+    assert 'servicegate_job_attempts_total{outcome="succeeded"}' in text
+
+
 async def test_cancel_queued_running_and_finished(gw, upstream):
     h = key_of(gw.partner)
     queued = (await submit(gw, "/services/plain?async=true")).json()["jobId"]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.actions.context import InvocationContext
 from servicegate.config import JobsConfig
-from servicegate.jobs import retention
+from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
 from servicegate.queue import LeaseQueue
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from servicegate.runtime import Runtime
 
 log = structlog.get_logger("servicegate.jobs")
+SAMPLE_EVERY = 5.0
 Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
 
 
@@ -37,6 +38,7 @@ class JobService:
         submitted = await self.store.submit(context, client_id, self.config.max_attempts,
                                             idempotency_key)
         if not submitted.replayed:
+            metrics.SUBMITTED.inc()
             for worker in self.workers:
                 worker.notify()
         return submitted
@@ -48,6 +50,7 @@ class JobService:
             spawn(worker.name, worker.run())
         if housekeeping:
             spawn("jobs-retention", self._prune_loop())
+            spawn("jobs-metrics", self._sample_loop())
 
     def close(self) -> None:
         self.workers.clear()
@@ -61,3 +64,18 @@ class JobService:
             except Exception as exc:
                 log.warning("jobs_prune_failed", error=str(exc))
             await asyncio.sleep(self.config.prune_interval)
+
+    async def sample_metrics(self) -> None:
+        stats = await self.queue.stats()
+        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
+        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
+        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
+        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
+
+    async def _sample_loop(self) -> None:
+        while True:
+            try:
+                await self.sample_metrics()
+            except Exception as exc:
+                log.warning("jobs_sample_failed", error=str(exc))
+            await asyncio.sleep(SAMPLE_EVERY)

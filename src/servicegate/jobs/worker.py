@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,7 @@ from servicegate.actions.context import InvocationContext
 from servicegate.actions.invoke import invoke
 from servicegate.clock import utcnow
 from servicegate.config import JobsConfig
-from servicegate.jobs import policy
+from servicegate.jobs import metrics, policy
 from servicegate.jobs.policy import Verdict
 from servicegate.queue import Claim, LeaseQueue
 from servicegate.storage.schema import jobs
@@ -101,6 +102,7 @@ class JobWorker:
 
     # -- running ---------------------------------------------------------------------------
     async def _run(self, token: str, row: Any) -> None:
+        started = time.perf_counter()
         trace = row.context.get("request_id") if isinstance(row.context, dict) else None
         try:
             context = InvocationContext.from_json(row.context)
@@ -123,12 +125,15 @@ class JobWorker:
                 trace_id=trace))
         self.running.pop(row.id, None)
         self._room.set()
+        metrics.RUN_SECONDS.observe(time.perf_counter() - started)
         self._finish(token, row, verdict)
 
     def _finish(self, token: str, row: Any, verdict: Verdict) -> None:
         now = utcnow()
         q = self.queue
-        if verdict.kind == "retry" and row.attempts < row.max_attempts:
+        retry = verdict.kind == "retry" and row.attempts < row.max_attempts
+        metrics.ATTEMPTS.labels("retry" if retry else verdict.kind).inc()
+        if retry:
             when = now + timedelta(seconds=policy.backoff(self.config, row.attempts))
             self._finished.append(_Finished(q.retry_at(
                 row.id, token, when, result=verdict.result, error=verdict.error, updated_at=now),
