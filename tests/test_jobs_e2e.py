@@ -137,8 +137,8 @@ async def test_async_flow(tmp_path, database_url, upstream, receiver):
         await asyncio.to_thread(gp.stop)
 
 
-async def test_kill_9_mid_job_then_restart_runs_it(tmp_path, sqlite_url, upstream):
-    gp = await gateway(tmp_path, sqlite_url, upstream)
+async def test_kill_9_mid_job_then_restart_runs_it(tmp_path, database_url, upstream):
+    gp = await gateway(tmp_path, database_url, upstream)
     try:
         partner = await asyncio.to_thread(gp.create_client, "partner", "services")
         key = partner["api_key"]

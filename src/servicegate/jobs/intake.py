@@ -15,35 +15,40 @@ MAX_BATCH = 500
 
 
 class Intake:
-    def __init__(self, queue: LeaseQueue, max_batch: int = MAX_BATCH) -> None:
+    """On SQLite one writer at a time (the file has one write lock anyway); on PostgreSQL a
+    few transactions in flight at once, so commits (and their WAL flushes) overlap."""
+
+    def __init__(self, queue: LeaseQueue, max_batch: int = MAX_BATCH,
+                 writers: int | None = None) -> None:
         self.queue = queue
         self.max_batch = max_batch
+        sqlite = queue.engine is not None and queue.engine.dialect.name == "sqlite"
+        self.max_writers = writers or (1 if sqlite else 4)
         self._waiting: list[tuple[Mapping[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._writers: set[asyncio.Task[None]] = set()
 
     async def add(self, values: Mapping[str, Any]) -> None:
         """Store one queue row; returns once it is committed (raises what the commit raised)."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((values, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
+        if len(self._writers) < self.max_writers:
+            writer = asyncio.create_task(self._write())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
         await asyncio.shield(done)  # a caller going away does not cancel the others' commit
 
     async def _write(self) -> None:
-        try:
-            while self._waiting:
-                batch = self._waiting[:self.max_batch]
-                del self._waiting[:self.max_batch]
-                try:
-                    async with self.queue.transaction() as conn:
-                        await self.queue.enqueue(conn, [values for values, _ in batch])
-                except Exception as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                    continue
+        while self._waiting:
+            batch = self._waiting[:self.max_batch]
+            del self._waiting[:self.max_batch]
+            try:
+                async with self.queue.transaction() as conn:
+                    await self.queue.enqueue(conn, [values for values, _ in batch])
+            except Exception as exc:
                 for _, done in batch:
                     if not done.done():
-                        done.set_result(None)
-        finally:
-            self._writer = None
+                        done.set_exception(exc)
+                continue
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
