@@ -1,11 +1,17 @@
 """The one way events enter: store an event and its deliveries in one transaction, then wake
 the delivery workers of this process. `POST /events`, the gateway's own events, the `event`
-definition action and job completion all call `publish` / `publish_many`."""
+definition action and job completion all call `publish` / `publish_many`.
+
+Concurrent calls are group-committed (`storage/group_commit.py`): calls arriving together are
+stored in one transaction, and each returns only after that commit. Each call stays atomic and
+keeps its own answer: a call whose id belongs to another source gets EventIdConflict without
+touching the others, and a group that fails as a whole (e.g. an id raced in from another
+process) is stored again one call at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import utcnow
 from servicegate.queue import LeaseQueue
+from servicegate.storage.group_commit import GroupCommit, default_writers
 from servicegate.storage.schema import events, webhook_events, webhooks
 from servicegate.webhooks import metrics
 from servicegate.webhooks.catalog import EventCatalog
@@ -24,6 +31,7 @@ from servicegate.webhooks.store import DISABLED, HELD
 
 log = structlog.get_logger("servicegate.events")
 GATEWAY = "gateway"
+MAX_GROUP_EVENTS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,15 @@ class NewEvent:
     data: Any = None
     id: str | None = None
     occurred_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class _Call:
+    """One publish call waiting for its group: events by id -> (catalog name, event)."""
+    prepared: dict[str, tuple[str, NewEvent]]
+    source: str
+    owner: str | None
+    fresh: list[str] = field(default_factory=list)
 
 
 class EventIdConflict(Exception):
@@ -50,6 +67,9 @@ class EventPublisher:
         self.catalog = catalog
         self.attempt_budget = attempt_budget
         self.listeners: list[Callable[[], None]] = []
+        self._group: GroupCommit[_Call, None] = GroupCommit(
+            self._write, writers=default_writers(engine), max_weight=MAX_GROUP_EVENTS,
+            weight=lambda call: len(call.prepared))
 
     async def publish(self, event: str, data: Any = None, *, id: str | None = None,
                       source: str = GATEWAY, owner: str | None = None,
@@ -71,18 +91,7 @@ class EventPublisher:
             event_id = item.id or sortable_id("evt")
             answer.append(event_id)
             prepared.setdefault(event_id, (name, item))
-        for attempt in (1, 2):
-            try:
-                async with self.queue.transaction() as conn:
-                    pending = await self._store(conn, prepared, source, owner)
-                break
-            except IntegrityError:  # the same caller id raced in from a concurrent request
-                if attempt == 2:
-                    raise
-        metrics.EVENTS_PUBLISHED.labels("gateway" if source == GATEWAY else "api").inc(
-            len(prepared))
-        if pending:
-            self.wake()
+        await self._group.submit(_Call(prepared, source, owner))
         return answer
 
     async def stage(self, conn: AsyncConnection, items: Sequence[NewEvent], *,
@@ -93,9 +102,11 @@ class EventPublisher:
         for item in items:
             prepared.setdefault(item.id or sortable_id("evt"),
                                 (self.catalog.normalise(item.event), item))
-        pending = await self._store(conn, prepared, source, owner)
-        metrics.EVENTS_PUBLISHED.labels("gateway" if source == GATEWAY else "api").inc(
-            len(prepared))
+        call = _Call(prepared, source, owner)
+        outcomes, pending = await self._store(conn, [call])
+        if outcomes[0] is not None:
+            raise outcomes[0]
+        self._count(call)
         return pending
 
     def wake(self) -> None:
@@ -103,46 +114,107 @@ class EventPublisher:
         for wake in self.listeners:
             wake()
 
-    async def _store(self, conn: AsyncConnection, prepared: dict[str, tuple[str, NewEvent]],
-                     source: str, owner: str | None) -> int:
-        given = [i for i, (_, item) in prepared.items() if item.id is not None]
-        fresh = dict(prepared)
+    @staticmethod
+    def _count(call: _Call) -> None:
+        metrics.EVENTS_PUBLISHED.labels("gateway" if call.source == GATEWAY else "api").inc(
+            len(call.prepared))
+
+    async def _write(self, calls: list[_Call]) -> list[BaseException | None]:
+        """Store a group of calls in one transaction; if the group fails as a whole, store
+        each call on its own so one bad call does not fail the others."""
+        if len(calls) > 1:
+            try:
+                async with self.queue.transaction() as conn:
+                    outcomes, pending = await self._store(conn, calls)
+            except Exception as exc:
+                log.info("event group failed, storing its calls one by one",
+                         calls=len(calls), error=type(exc).__name__)
+            else:
+                return self._committed(calls, outcomes, pending)
+        return [await self._write_alone(call) for call in calls]
+
+    async def _write_alone(self, call: _Call) -> BaseException | None:
+        for attempt in (1, 2):
+            try:
+                async with self.queue.transaction() as conn:
+                    outcomes, pending = await self._store(conn, [call])
+                return self._committed([call], outcomes, pending)[0]
+            except IntegrityError as exc:  # the same caller id raced in from another writer
+                if attempt == 2:
+                    return exc
+            except Exception as exc:
+                return exc
+        raise AssertionError("unreachable")
+
+    def _committed(self, calls: list[_Call], outcomes: list[BaseException | None],
+                   pending: int) -> list[BaseException | None]:
+        for call, outcome in zip(calls, outcomes, strict=True):
+            if outcome is None:
+                self._count(call)
+        if pending:
+            self.wake()
+        return outcomes
+
+    async def _store(self, conn: AsyncConnection,
+                     calls: list[_Call]) -> tuple[list[BaseException | None], int]:
+        """Store the calls' events and deliveries in `conn`, in call order, exactly as if each
+        call ran alone one after the other: returns one outcome per call (None, or the
+        EventIdConflict it gets - then nothing of that call is stored) and the number of
+        deliveries due now."""
+        given = sorted({i for call in calls for i, (_, item) in call.prepared.items()
+                        if item.id is not None})
+        claimed: dict[str, str] = {}
         if given:
-            for event_id, existing_source in (await conn.execute(
+            claimed.update((row.id, row.source) for row in (await conn.execute(
                 select(events.c.id, events.c.source).where(events.c.id.in_(given))
-            )).all():
-                if existing_source != source:
-                    raise EventIdConflict(event_id)
-                fresh.pop(event_id, None)
-        if not fresh:
-            return 0
+            )).all())
+        outcomes: list[BaseException | None] = []
+        for call in calls:
+            conflict = next((i for i in call.prepared
+                             if claimed.get(i, call.source) != call.source), None)
+            if conflict is not None:
+                outcomes.append(EventIdConflict(conflict))
+                continue
+            outcomes.append(None)
+            call.fresh = [i for i in call.prepared if i not in claimed]
+            claimed.update((i, call.source) for i in call.fresh)
+        stored = [call for call, outcome in zip(calls, outcomes, strict=True)
+                  if outcome is None and call.fresh]
+        if not stored:
+            return outcomes, 0
         now = utcnow()
         await conn.execute(insert(events), [
-            {"id": event_id, "event": name, "source": source, "owner": owner, "data": item.data,
-             "occurred_at": item.occurred_at or now, "created_at": now}
-            for event_id, (name, item) in fresh.items()
+            {"id": event_id, "event": name, "source": call.source, "owner": call.owner,
+             "data": item.data, "occurred_at": item.occurred_at or now, "created_at": now}
+            for call in stored for event_id in call.fresh
+            for name, item in (call.prepared[event_id],)
         ])
-        names = {name for name, _ in fresh.values()}
+        names = {call.prepared[i][0] for call in stored for i in call.fresh}
         query = (
             select(webhook_events.c.event, webhooks.c.id, webhooks.c.client_id, webhooks.c.url,
                    webhooks.c.status)
             .join(webhooks, webhooks.c.id == webhook_events.c.webhook_id)
             .where(webhook_events.c.event.in_(sorted(names)))
         )
-        if owner is not None:
-            query = query.where(webhooks.c.client_id == owner)
+        owners = {call.owner for call in stored}
+        if None not in owners:
+            query = query.where(webhooks.c.client_id.in_(sorted(owners)))
         subscribers: dict[str, list[Any]] = {}
         for row in (await conn.execute(query)).all():
             subscribers.setdefault(row.event, []).append(row)
         rows = []
-        for event_id, (name, _) in fresh.items():
-            for hook in subscribers.get(name, ()):
-                row = {"id": sortable_id("dlv"), "event_id": event_id, "event": name,
-                       "webhook_id": hook.id, "client_id": hook.client_id, "url": hook.url,
-                       "attempt_budget": self.attempt_budget, "created_at": now,
-                       "updated_at": now}
-                if hook.status == DISABLED:
-                    row["status"] = HELD
-                rows.append(row)
+        for call in stored:
+            for event_id in call.fresh:
+                name = call.prepared[event_id][0]
+                for hook in subscribers.get(name, ()):
+                    if call.owner is not None and hook.client_id != call.owner:
+                        continue
+                    row = {"id": sortable_id("dlv"), "event_id": event_id, "event": name,
+                           "webhook_id": hook.id, "client_id": hook.client_id, "url": hook.url,
+                           "attempt_budget": self.attempt_budget, "created_at": now,
+                           "updated_at": now}
+                    if hook.status == DISABLED:
+                        row["status"] = HELD
+                    rows.append(row)
         await self.queue.enqueue(conn, rows, run_at=now)
-        return sum(1 for r in rows if "status" not in r)
+        return outcomes, sum(1 for r in rows if "status" not in r)

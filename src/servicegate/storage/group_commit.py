@@ -1,0 +1,72 @@
+"""Group commit: requests arriving while a transaction is being written wait for the next one,
+which stores them all. Each caller returns only after its own item is committed (a 202 still
+means "stored"), but N concurrent writes cost one transaction instead of N - the database's
+per-commit cost, not the request, bounds the rate. Job intake and event publishing use it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# `write(items)` stores a group in one transaction and returns one outcome per item, in order:
+# a result, or the exception that caller gets. An exception raised by `write` fails the group.
+Writer = Callable[[list[T]], Awaitable[Sequence["R | BaseException"]]]
+
+
+def default_writers(engine: AsyncEngine | None) -> int:
+    """SQLite: one writer at a time (the file has one write lock anyway); PostgreSQL: a few
+    transactions in flight at once, so commits (and their WAL flushes) overlap."""
+    return 1 if engine is not None and engine.dialect.name == "sqlite" else 4
+
+
+class GroupCommit(Generic[T, R]):
+    def __init__(self, write: Writer[T, R], *, writers: int, max_weight: int = 500,
+                 weight: Callable[[T], int] = lambda _: 1) -> None:
+        self.write = write
+        self.max_writers = writers
+        self.max_weight = max_weight
+        self.weight = weight
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
+
+    async def submit(self, item: T) -> R:
+        """Store one item; returns its outcome once committed (raises what its write raised)."""
+        done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
+        if len(self._writers) < self.max_writers:
+            writer = asyncio.create_task(self._drain())
+            self._writers.add(writer)
+            writer.add_done_callback(self._writers.discard)
+        return await asyncio.shield(done)  # a caller going away does not cancel the others'
+
+    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
+        total, n = 0, 0
+        for item, _ in self._waiting:
+            total += self.weight(item)
+            if n and total > self.max_weight:
+                break
+            n += 1
+        batch = self._waiting[:n]
+        del self._waiting[:n]
+        return batch
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            batch = self._take()
+            try:
+                outcomes = await self.write([item for item, _ in batch])
+            except Exception as exc:
+                outcomes = [exc] * len(batch)
+            for (_, done), outcome in zip(batch, outcomes, strict=True):
+                if done.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    done.set_exception(outcome)
+                else:
+                    done.set_result(outcome)
