@@ -40,6 +40,10 @@ def test_demo_then_serve_then_ping(gw):
     r = httpx.get(f"{gw.url}/webhooks/ping",
                   headers={"Authorization": f"Bearer {tok.json()['access_token']}"})
     assert r.status_code == 200 and r.json() == {}
+    # The demo identities answer identity search at once.
+    r = httpx.get(f"{gw.url}/services/identity", headers={"X-API-Key": saved["api_key"]},
+                  params={"$filter": "juridicalType eq 2", "$top": "1"})
+    assert r.status_code == 200 and r.json()["total"] > 0 and r.json()["count"] == 1
     keyfile = next((gw.workdir / "keys").glob("*.pem"))
     assert stat.S_IMODE(keyfile.stat().st_mode) == 0o600
     assert gw.stop() == 0  # SIGTERM: graceful

@@ -154,10 +154,11 @@ async def test_gateway_body_limit_413(dgw):
 
 
 @pytest.mark.parametrize("value", ["true", "TRUE", "1"])
-async def test_async_true_is_refused_clearly(dgw, value):
+async def test_async_true_answers_202_with_a_job(dgw, value):
     await dgw.define("hello.yaml", HELLO)
     r = await dgw.call("GET", f"/services/hello?async={value}")
-    assert "not available yet" in assert_problem(r, 501)["detail"]
+    assert r.status_code == 202 and r.json()["status"] == "queued"
+    assert r.headers["location"].endswith(f"/services/jobs/{r.json()['jobId']}")
 
 
 @pytest.mark.parametrize("value", ["false", "False", "0"])
@@ -173,7 +174,7 @@ async def test_async_bad_value_and_forbidden(dgw):
     r = await dgw.call("GET", "/services/sync-only?async=true")
     assert "does not allow" in assert_problem(r, 400)["detail"]
     await dgw.define("a.yaml", "name: always\nasync: always\naction: {type: static}\n")
-    assert_problem(await dgw.call("GET", "/services/always"), 501)
+    assert (await dgw.call("GET", "/services/always")).status_code == 202
 
 
 async def test_rate_limit_per_client_with_headers(dgw):

@@ -21,6 +21,7 @@ from servicegate.api import (
     events,
     health,
     identity,
+    jobs,
     metrics,
     oauth,
     openapi,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     settings = settings or load_settings()
     logs.configure(settings.logging.level, settings.logging.format)
 
-    modules = [ping, identity, health, oauth, admin_clients, admin_identities, services,
+    modules = [ping, identity, jobs, health, oauth, admin_clients, admin_identities, services,
                callback, webhooks, webhook_deliveries, events, admin_webhooks, metrics]
     document = openapi.build_document([m.OPENAPI for m in modules], settings.server.base_path)
     routes: list[BaseRoute] = [
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         # Routes are tried in order: the hot /services ones go first.
         ping.route("services"),
         *identity.routes(),
+        *jobs.routes(),
         *services.routes(settings.server.base_path),
         ping.route("callback"),
         *callback.routes(),

@@ -166,6 +166,31 @@ class WebhooksConfig(Section):
         return self
 
 
+class JobsConfig(Section):
+    """Asynchronous invocations (`?async=true`): durable jobs on the lease queue."""
+
+    workers: int = Field(1, ge=0, le=64)
+    concurrency: int = Field(16, ge=1, le=1024)
+    lease: Duration = 30.0
+    poll_interval: Duration = 0.5
+    max_attempts: int = Field(3, ge=1, le=100)
+    retry_backoff: Duration = 2.0
+    retry_backoff_max: Duration = 300.0
+    jitter: float = Field(0.1, ge=0.0, le=1.0)
+    result_max_bytes: int = Field(262_144, ge=256, le=67_108_864)
+    retention: Duration = 7 * 86400.0
+    prune_interval: Duration = 3600.0
+    idempotency_ttl: Duration = 86400.0
+    shutdown_grace: Duration = 8.0
+    poll_after: Duration = 1.0
+
+    @model_validator(mode="after")
+    def _lease_is_renewable(self) -> JobsConfig:
+        if self.lease < 1.0:
+            raise ValueError("lease must be at least 1s (running jobs renew it every lease/3)")
+        return self
+
+
 class MetricsConfig(Section):
     enabled: bool = True
     require_admin: bool = False
@@ -260,6 +285,7 @@ class Settings(BaseSettings):
     auth: AuthConfig = AuthConfig()
     limits: LimitsConfig = LimitsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
+    jobs: JobsConfig = JobsConfig()
     metrics: MetricsConfig = MetricsConfig()
     logging: LoggingConfig = LoggingConfig()
     identity: IdentityConfig = IdentityConfig()

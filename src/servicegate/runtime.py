@@ -21,6 +21,7 @@ from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
 from servicegate.identity.service import IdentityService
+from servicegate.jobs.service import JobService
 from servicegate.storage.clients import ClientStore
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
@@ -61,6 +62,7 @@ class Runtime:
     databases: NamedDatabases
     webhooks: WebhookService
     identity: IdentityService
+    jobs: JobService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _definitions_seen: str = ""
 
@@ -89,8 +91,9 @@ class Runtime:
         databases = NamedDatabases(settings.databases)
         webhooks = WebhookService(engine, settings.webhooks)
         identity = IdentityService.create(settings.identity, engine)
+        jobs = JobService(engine, settings.jobs)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases, webhooks, identity)
+                   definitions, databases, webhooks, identity, jobs)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -138,6 +141,7 @@ class Runtime:
     def start_workers(self, *, webhook_workers: int | None = None) -> None:
         """The queue consumers (`servicegate worker` runs only these)."""
         self.webhooks.start_workers(self.spawn, workers=webhook_workers)
+        self.jobs.start_workers(self.spawn, self)
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -145,6 +149,7 @@ class Runtime:
         if self.workers:
             await asyncio.gather(*self.workers.values(), return_exceptions=True)
         self.workers.clear()
+        self.jobs.close()
         await self.webhooks.close()
 
     async def stop(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -57,7 +57,8 @@ class InvocationContext:
         return every
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+        """A JSON-ready dict (shallow: on the hot path of every asynchronous submission)."""
+        data = {name: getattr(self, name) for name in _FIELDS}
         data["raw_body"] = base64.b64encode(self.raw_body).decode("ascii")
         data["query"] = [list(pair) for pair in self.query]
         return data
@@ -68,3 +69,6 @@ class InvocationContext:
         values["raw_body"] = base64.b64decode(values.get("raw_body", ""))
         values["query"] = [(k, v) for k, v in values.get("query", [])]
         return cls(**values)
+
+
+_FIELDS = tuple(f.name for f in fields(InvocationContext))

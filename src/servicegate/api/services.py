@@ -8,10 +8,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
+from servicegate.actions.context import InvocationContext
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
 from servicegate.definitions.compiled import CompiledDefinition
 from servicegate.definitions.models import RESERVED_NAMES
+from servicegate.jobs.store import IdempotencyMismatch
 from servicegate.runtime import Runtime, runtime_of
 from servicegate.web.dispatch import (
     check_input,
@@ -30,10 +32,12 @@ from servicegate.web.invocation import (
     subpath_segments,
 )
 from servicegate.web.problems import ProblemError
+from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 PLAIN, WITH_SUBPATH = "/services/{name}", "/services/{name}/{subpath:path}"
+MAX_KEY = 255
 
 
 def routes(base_path: str = "") -> list[Route]:
@@ -122,14 +126,14 @@ async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefini
     require_scopes(principal, *definition.service_scopes)
     check_method(definition, request.method)
     query = query_pairs(request)
+    run_async = False
     if query or definition.async_mode == "always":
         run_async, query = async_flag(query)
         if run_async and definition.async_mode == "forbidden":
             raise ProblemError(400, f"definition {definition.name!r} does not allow asynchronous "
                                "invocation", definition=definition.name)
-        if run_async or definition.async_mode == "always":
-            raise ProblemError(501, "asynchronous invocation is not available yet",
-                               definition=definition.name)
+    deferred = bool(run_async) or definition.async_mode == "always"
+    key = idempotency_key(request) if deferred else None
     limit_headers = rate_limit(definition, principal.client_id)
     # `/services/{name}` (no sub-path parameter) has no raw segments after the name either:
     # decoding can only add slashes, never remove them.
@@ -137,16 +141,65 @@ async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefini
     raw, body, _ = await read_body(request, definition, any_type=False)
     check_input(definition, body)
     constant = definition.action.constant
-    if constant is not None:  # the same answer for everyone: no context to build
+    if constant is not None and not deferred:  # the same answer for everyone: no context
         return respond_constant(constant, limit_headers)
     context = build_context(request, definition, "services", principal, segments, query,
                             raw, body, None)
+    if deferred:
+        return await _submit(request, context, principal, key, limit_headers)
     result = await invoke(definition, context, runtime)
     return respond(result, limit_headers)
 
 
+def origin(request: Request) -> str:
+    """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`)."""
+    scope = request.scope
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scope['scheme']}://{value.decode('latin-1')}"
+    host, port = scope.get("server") or ("localhost", None)
+    return f"{scope['scheme']}://{host}:{port}" if port else f"{scope['scheme']}://{host}"
+
+
+def idempotency_key(request: Request) -> str | None:
+    value = request.headers.get("idempotency-key")
+    if value is None:
+        return None
+    value = value.strip().strip('"')
+    if not 1 <= len(value) <= MAX_KEY or not value.isprintable() or not value.isascii():
+        raise ProblemError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY} printable "
+                           "ASCII characters")
+    return value
+
+
+async def _submit(request: Request, context: InvocationContext, principal: Principal,
+                  key: str | None, limit_headers: dict[str, str]) -> Response:
+    """Everything is validated: store the job and answer 202 (asynchronous request-reply)."""
+    runtime = runtime_of(request)
+    try:
+        submitted = await runtime.jobs.submit(context, principal.client_id, key)
+    except IdempotencyMismatch:
+        raise ProblemError(422, "this Idempotency-Key was already used for a different "
+                           "request (method, service, sub-path, query or body)",
+                           title="Idempotency key reused") from None
+    base = origin(request) + runtime.settings.server.base_path
+    headers = {
+        "Location": f"{base}/services/jobs/{submitted.job_id}",
+        "Retry-After": str(max(1, round(runtime.settings.jobs.poll_after))),
+        **limit_headers,
+    }
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse({"jobId": submitted.job_id, "status": submitted.status},
+                        status_code=202, headers=headers)
+
+
 _RESPONSES = {
     "200": {"description": "What the definition's action produced"},
+    "202": {"description": "Asynchronous: the job was accepted; poll the `Location` "
+            "(`GET /services/jobs/{jobId}`) after `Retry-After` seconds",
+            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "jobId": {"type": "string"}, "status": {"type": "string"}}}}}},
     "400": {"$ref": "#/components/responses/Problem"},
     "401": {"$ref": "#/components/responses/Unauthorized"},
     "403": {"$ref": "#/components/responses/Problem"},
@@ -161,6 +214,9 @@ _PARAMS = [
     {"name": "serviceDefinition", "in": "path", "required": True, "schema": {"type": "string"}},
     {"name": "async", "in": "query", "required": False,
      "schema": {"type": "string", "enum": ["true", "false", "1", "0"]}},
+    {"name": "Idempotency-Key", "in": "header", "required": False,
+     "description": "Asynchronous calls: the same key from the same client within 24 h "
+     "returns the same job", "schema": {"type": "string", "maxLength": MAX_KEY}},
 ]
 
 

@@ -82,9 +82,31 @@ async def seed_demo_database(settings: Settings) -> bool:
     return True
 
 
+DEMO_IDENTITIES = 2000
+
+
+async def seed_demo_identities(settings: Settings, count: int = DEMO_IDENTITIES) -> int:
+    """Fill an empty internal identity store with generated identities (seed 1); how many."""
+    from servicegate.identity.generator import identities
+    from servicegate.identity.importer import Importer
+    from servicegate.identity.store import IdentityStore
+
+    if settings.identity.source != "internal":
+        return 0
+    async with migrated_engine(settings) as engine:
+        store = IdentityStore(engine)
+        if await store.count():
+            return 0
+        summary = await Importer(store).run((n + 1, record, None)
+                                            for n, record in enumerate(identities(count, seed=1)))
+        await store.analyze()
+        return summary.imported
+
+
 def demo(settings: Settings) -> None:
     creds = run(lambda: ensure_demo_client(settings))
     seeded = run(lambda: seed_demo_database(settings))
+    people = run(lambda: seed_demo_identities(settings))
     server = settings.server
     base = f"http://{server.host}:{server.port}{server.base_path}"
     console.rule("ServiceGate demo client")
@@ -103,4 +125,12 @@ def demo(settings: Settings) -> None:
     if seeded:
         console.print(f"  curl -H 'X-API-Key: {creds['api_key']}' {base}/services/customers",
                       highlight=False, soft_wrap=True)
+    console.print(
+        f"  curl -G -H 'X-API-Key: {creds['api_key']}' {base}/services/identity "
+        "--data-urlencode \"\\$filter=startswith(fullname,'An')\" --data-urlencode '$top=3'",
+        highlight=False, soft_wrap=True,
+    )
+    if people:
+        console.print(f"({people} generated demo identities loaded for identity search)",
+                      highlight=False)
     console.rule()

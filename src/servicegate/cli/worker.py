@@ -1,4 +1,4 @@
-"""`servicegate worker`: run the delivery workers without serving HTTP."""
+"""`servicegate worker`: run the queue workers (webhook deliveries, async jobs) without HTTP."""
 
 from __future__ import annotations
 

@@ -166,18 +166,38 @@ class LeaseQueue:
             .values({n: bindparam("v_" + n) for n in names})
         )
 
+    @functools.lru_cache(maxsize=64)  # noqa: B019
+    def _settle_each_statement(self, names: tuple[str, ...]) -> Any:
+        c = self.table.c
+        return (
+            update(self.table)
+            .where(c.id == bindparam("q_id"), c.lease_token == bindparam("q_token"))
+            .values({n: bindparam("v_" + n) for n in names})
+        )
+
     async def settle(self, conn: AsyncConnection, outcomes: Iterable[Mapping[str, Any]]) -> None:
         """Apply many transitions, each guarded by its lease token (in the caller's transaction).
 
         Each outcome is `{"id", "token", "status", **other columns}`; build them with `done()`,
         `retry_at()`, `failed()` or `park()`. Outcomes with the same token and the same values
-        become one `UPDATE ... WHERE id IN (...)`, so a batch of successes costs one statement.
+        become one `UPDATE ... WHERE id IN (...)`, so a batch of successes costs one statement;
+        outcomes carrying values of their own (JSON documents such as results) are sent as one
+        executemany per set of columns.
         """
         groups: dict[tuple[Any, ...], list[Any]] = {}
         values_of: dict[tuple[Any, ...], dict[str, Any]] = {}
+        each: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for outcome in outcomes:
             values = {k: v for k, v in outcome.items() if k not in ("id", "token")}
             key = (outcome["token"], *sorted(values.items()))
+            try:
+                hash(key)
+            except TypeError:  # unhashable values (JSON documents): a row of its own
+                names = tuple(sorted(values))
+                each.setdefault(names, []).append(
+                    {"q_id": outcome["id"], "q_token": outcome["token"],
+                     **{"v_" + n: values[n] for n in names}})
+                continue
             groups.setdefault(key, []).append(outcome["id"])
             values_of[key] = values
         for key, ids in groups.items():
@@ -187,6 +207,8 @@ class LeaseQueue:
             for start in range(0, len(ids), 500):
                 await conn.execute(stmt, {**params, "q_ids": ids[start:start + 500],
                                           "q_token": key[0]})
+        for names, rows in each.items():
+            await conn.execute(self._settle_each_statement(names), rows)
 
     @staticmethod
     def done(item_id: Any, token: str, **values: Any) -> dict[str, Any]:
@@ -217,6 +239,19 @@ class LeaseQueue:
                 .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
                 .values(lease_token=None, run_at=utcnow(), attempts=c.attempts - 1)
             )
+
+    async def extend(self, token: str, ids: Sequence[Any], lease: float) -> int:
+        """Renew the lease of items still held under `token` (long-running work heartbeats)."""
+        if not ids:
+            return 0
+        c = self.table.c
+        async with self.transaction() as conn:
+            result = await conn.execute(
+                update(self.table)
+                .where(c.id.in_(list(ids)), c.lease_token == token, c.status == PENDING)
+                .values(run_at=utcnow() + timedelta(seconds=lease))
+            )
+        return int(result.rowcount or 0)
 
     async def resume(self, conn: AsyncConnection, where: Any, *, from_status: str | Sequence[str],
                      **values: Any) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicegate.auth import credentials
 from servicegate.auth.scopes import validate_scopes
 from servicegate.clock import as_utc, isoformat, utcnow
-from servicegate.storage.schema import api_keys, clients, webhooks
+from servicegate.storage.schema import api_keys, clients, jobs, webhooks
 
 
 class ClientExists(Exception):
@@ -210,6 +210,7 @@ class ClientStore:
         async with self.engine.begin() as conn:
             await conn.execute(delete(api_keys).where(api_keys.c.client_id == record.id))
             await conn.execute(delete(webhooks).where(webhooks.c.client_id == record.id))
+            await conn.execute(delete(jobs).where(jobs.c.client_id == record.id))
             await conn.execute(delete(clients).where(clients.c.id == record.id))
         return record
 

@@ -192,3 +192,29 @@ identity_addresses = Table(
     Index("ix_identity_addresses_city_lc", "city_lc"),
     Index("ix_identity_addresses_zip_code", "zip_code"),
 )
+
+# -- asynchronous jobs (issue 6) -----------------------------------------------------------------
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    # Not a foreign key: principals from external issuers own jobs too.
+    Column("client_id", String(64), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("context", JSON, nullable=False),
+    *queue_columns(),
+    Column("max_attempts", Integer, nullable=False),
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_hash", String(64), nullable=True),
+    Column("result", JSON, nullable=True),
+    Column("error", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    queue_index("jobs"),
+    Index("ix_jobs_client", "client_id", "id"),
+    Index("ix_jobs_finished", "finished_at"),
+    UniqueConstraint("client_id", "idempotency_key", name="uq_jobs_idempotency"),
+)

@@ -82,9 +82,26 @@ class EventPublisher:
         metrics.EVENTS_PUBLISHED.labels("gateway" if source == GATEWAY else "api").inc(
             len(prepared))
         if pending:
-            for wake in self.listeners:
-                wake()
+            self.wake()
         return answer
+
+    async def stage(self, conn: AsyncConnection, items: Sequence[NewEvent], *,
+                    source: str = GATEWAY, owner: str | None = None) -> int:
+        """Store events and their deliveries in the caller's transaction (so an outcome and its
+        event commit together); call `wake()` after the commit when this returned > 0."""
+        prepared: dict[str, tuple[str, NewEvent]] = {}
+        for item in items:
+            prepared.setdefault(item.id or sortable_id("evt"),
+                                (self.catalog.normalise(item.event), item))
+        pending = await self._store(conn, prepared, source, owner)
+        metrics.EVENTS_PUBLISHED.labels("gateway" if source == GATEWAY else "api").inc(
+            len(prepared))
+        return pending
+
+    def wake(self) -> None:
+        """Wake this process's delivery workers (new deliveries are due)."""
+        for wake in self.listeners:
+            wake()
 
     async def _store(self, conn: AsyncConnection, prepared: dict[str, tuple[str, NewEvent]],
                      source: str, owner: str | None) -> int:

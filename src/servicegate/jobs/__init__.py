@@ -1,0 +1,1 @@
+"""Asynchronous invocations: durable jobs on the lease queue (store, policy, worker, service)."""

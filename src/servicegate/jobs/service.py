@@ -1,0 +1,81 @@
+"""Everything jobs need at run time, built once per process: queue, store, workers, pruning."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from servicegate.actions.context import InvocationContext
+from servicegate.config import JobsConfig
+from servicegate.jobs import metrics, retention
+from servicegate.jobs.store import JobStore, Submitted
+from servicegate.jobs.worker import JobWorker
+from servicegate.queue import LeaseQueue
+from servicegate.storage.schema import jobs
+
+if TYPE_CHECKING:
+    from servicegate.runtime import Runtime
+
+log = structlog.get_logger("servicegate.jobs")
+SAMPLE_EVERY = 5.0
+Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
+
+
+class JobService:
+    def __init__(self, engine: AsyncEngine, config: JobsConfig) -> None:
+        self.engine = engine
+        self.config = config
+        self.queue = LeaseQueue(engine, jobs)
+        self.store = JobStore(engine, self.queue, config.idempotency_ttl)
+        self.workers: list[JobWorker] = []
+
+    async def submit(self, context: InvocationContext, client_id: str,
+                     idempotency_key: str | None) -> Submitted:
+        submitted = await self.store.submit(context, client_id, self.config.max_attempts,
+                                            idempotency_key)
+        if not submitted.replayed:
+            metrics.SUBMITTED.inc()
+            for worker in self.workers:
+                worker.notify()
+        return submitted
+
+    def start_workers(self, spawn: Spawn, runtime: Runtime, *, housekeeping: bool = True) -> None:
+        for n in range(self.config.workers):
+            worker = JobWorker(f"jobs-{n}", self.queue, self.config, runtime)
+            self.workers.append(worker)
+            spawn(worker.name, worker.run())
+        if housekeeping:
+            spawn("jobs-retention", self._prune_loop())
+            spawn("jobs-metrics", self._sample_loop())
+
+    def close(self) -> None:
+        self.workers.clear()
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                pruned = await retention.prune(self.engine, self.config.retention)
+                if pruned:
+                    log.info("jobs_pruned", count=pruned)
+            except Exception as exc:
+                log.warning("jobs_prune_failed", error=str(exc))
+            await asyncio.sleep(self.config.prune_interval)
+
+    async def sample_metrics(self) -> None:
+        stats = await self.queue.stats()
+        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
+        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
+        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
+        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
+
+    async def _sample_loop(self) -> None:
+        while True:
+            try:
+                await self.sample_metrics()
+            except Exception as exc:
+                log.warning("jobs_sample_failed", error=str(exc))
+            await asyncio.sleep(SAMPLE_EVERY)
