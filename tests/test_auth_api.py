@@ -204,3 +204,16 @@ async def test_token_never_grants_more_than_client_holds_now(gateway):
 def test_jwt_header_decodes():
     token = _forge({"iss": "x"})
     assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "ES256"
+
+
+async def test_api_key_outcomes_are_cached_principal_and_refusal_alike(gateway):
+    from servicegate.auth.authenticator import Unauthenticated
+
+    creds = await gateway.new_client("cached", "services")
+    auth = gateway.runtime.authenticator
+    first = await auth.authenticate(creds["api_key"], None)
+    assert first.client_id == creds["client_id"] and first.scopes == frozenset({"services"})
+    assert await auth.authenticate(creds["api_key"], None) is first  # a hit builds nothing
+    for _ in range(2):
+        with pytest.raises(Unauthenticated, match="invalid API key"):
+            await auth.authenticate(creds["api_key"] + "x", None)

@@ -174,3 +174,69 @@ async def test_large_bodies_pass_whole_and_oversized_are_refused(dgw, upstream, 
     limit = dgw.runtime.settings.definitions.max_upstream_response_bytes
     r = await dgw.call("GET", f"/services/proxy?size={limit + 10}&chunked={chunked}")
     assert_problem(r, 502)
+
+
+async def test_user_agent_is_servicegate_unless_the_definition_sets_one(dgw, upstream):
+    from servicegate import __version__
+
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}"))
+    assert (await dgw.call("GET", "/services/proxy/echo",
+                           headers={"User-Agent": "caller/1"})).status_code == 200
+    assert last(upstream).headers.getall("User-Agent") == [f"ServiceGate/{__version__}"]
+    await dgw.define("q.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}", """
+  headers:
+    set: {User-Agent: "crm-bridge/2"}
+""", name="setua"))
+    assert (await dgw.call("GET", "/services/setua/echo")).status_code == 200
+    assert last(upstream).headers.getall("User-Agent") == ["crm-bridge/2"]
+    await dgw.define("r.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}", """
+  headers:
+    forward: [User-Agent]
+""", name="fwdua"))
+    assert (await dgw.call("GET", "/services/fwdua/echo",
+                           headers={"User-Agent": "caller/1"})).status_code == 200
+    assert last(upstream).headers.getall("User-Agent") == ["caller/1"]
+
+
+async def test_response_headers_pass_back_except_hop_by_hop_and_gateway_owned(dgw):
+    from aiohttp import web
+
+    async def answer(_: web.Request) -> web.StreamResponse:
+        response = web.Response(body=b"{}", content_type="application/json", headers={
+            "X-Custom": "kept", "ETag": '"v1"', "Cache-Control": "no-store",
+            "X-Label": "café €",  # sent as UTF-8: its bytes must arrive unchanged
+            "Keep-Alive": "timeout=5", "Proxy-Authenticate": "Basic", "Trailer": "X-T",
+            "Upgrade": "h2c", "X-Request-Id": "upstream-id", "Server": "upstream/1",
+        })
+        return response
+
+    app = web.Application()
+    app.router.add_get("/h", answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await dgw.define("p.yaml", proxy(f"http://127.0.0.1:{port}/h"))
+        r = await dgw.call("GET", "/services/proxy", headers={"X-Request-Id": "mine"})
+        assert r.status_code == 200 and r.json() == {}
+        raw = {k.lower(): v for k, v in r.headers.raw}
+        assert raw[b"x-custom"] == b"kept" and raw[b"etag"] == b'"v1"'
+        assert raw[b"cache-control"] == b"no-store"
+        assert raw[b"x-label"] == "café €".encode()
+        for dropped in (b"keep-alive", b"proxy-authenticate", b"trailer", b"upgrade"):
+            assert dropped not in raw
+        assert r.headers.get_list("x-request-id") == ["mine"]
+        assert b"upstream/1" not in raw.get(b"server", b"")
+        assert r.headers["content-type"] == "application/json"
+        assert r.headers["content-length"] == "2"
+    finally:
+        await runner.cleanup()
+
+
+def test_passed_back_filters_raw_names_case_insensitively():
+    from servicegate.actions.http import passed_back
+
+    got = passed_back(((b"X-A", b"1"), (b"CONNECTION", b"close"), (b"Content-Type", b"a/b"),
+                       (b"x-b", b"\xe9"), (b"Transfer-Encoding", b"chunked")))
+    assert got == {"X-A": "1", "x-b": "\xe9"}

@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )
+    app.base_path = settings.server.base_path
     app.gateway_options = {
         "max_body_bytes": settings.limits.max_body_bytes,
         "metrics_on": settings.metrics.enabled,
@@ -120,7 +121,10 @@ class GatewayApp(Starlette):
     """
 
     gateway_options: dict[str, Any]
+    base_path = ""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return GatewayMiddleware(self.router, handlers=self.exception_handlers,  # type: ignore[arg-type]
+        # `/services/{name}` skips the router's route-by-route matching (see ServicesDispatch)
+        dispatch = services.ServicesDispatch(self.router, self.base_path)
+        return GatewayMiddleware(dispatch, handlers=self.exception_handlers,  # type: ignore[arg-type]
                                  **self.gateway_options)

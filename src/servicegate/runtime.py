@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
+from servicegate import __version__
 from servicegate.auth.authenticator import Authenticator
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
@@ -28,19 +29,23 @@ from servicegate.webhooks.publisher import EventPublisher
 from servicegate.webhooks.service import WebhookService
 
 log = structlog.get_logger("servicegate.runtime")
+USER_AGENT = f"ServiceGate/{__version__}"
 
 
 def outbound_session() -> aiohttp.ClientSession:
     """The process-wide pooled HTTP client for upstreams, webhooks and JWKS.
 
     Shared by every caller, so it keeps no cookies: a jar would replay one caller's upstream
-    session cookie on the next caller's request (and costs a lookup per request).
+    session cookie on the next caller's request (and costs a lookup per request). Every
+    request carries `User-Agent: ServiceGate/<version>` (a caller's own header replaces it):
+    a session-wide default costs nothing per request, where `skip_auto_headers` made aiohttp
+    copy each request's headers.
     """
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, ttl_dns_cache=60,
                                      enable_cleanup_closed=True)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                  cookie_jar=aiohttp.DummyCookieJar(),
-                                 skip_auto_headers=("User-Agent",))
+                                 headers={"User-Agent": USER_AGENT})
 
 
 @dataclass

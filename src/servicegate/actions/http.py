@@ -32,10 +32,13 @@ Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 DEFAULT_FORWARD = ("accept", "accept-language", "content-type")
 _SUBPATH_ONLY = re.compile(r"^(?P<prefix>https?://[^{}%]+/)\{\{\s*subpath\s*\}\}(?P<suffix>[^{}%]*)$")
-_NOT_PASSED_BACK = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "content-length", "content-encoding", "content-type", "date",
-    "server", "x-request-id",
+# Upstream response headers never passed back: hop-by-hop ones, those the gateway sets itself
+# (length, type, date, server, request id) and content-encoding (the body arrives decoded).
+# Lowercase bytes, matched against aiohttp's raw header names: no per-request str work.
+NOT_PASSED_BACK = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
+    b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"content-encoding",
+    b"content-type", b"date", b"server", b"x-request-id",
 })
 
 
@@ -251,12 +254,8 @@ class HttpAction(Action):
                     raw = await resp.read()
                 else:
                     raw = await self._read_capped(resp)
-                result = ActionResult(
-                    resp.status,
-                    {k: v for k, v in resp.headers.items() if k.lower() not in _NOT_PASSED_BACK},
-                    raw=raw,
-                    media_type=resp.headers.get("Content-Type"),
-                )
+                result = ActionResult(resp.status, passed_back(resp.raw_headers), raw=raw,
+                                      media_type=resp.headers.get("Content-Type"))
         except TimeoutError:
             raise UpstreamFailed("timeout", f"upstream did not answer within "
                                  f"{self.timeout_seconds:g}s") from None
@@ -290,6 +289,15 @@ class HttpAction(Action):
             raise action_problem(500, f"definition {self.definition!r}: response.status must "
                                  "be a number", self.definition) from None
         return ActionResult(code, headers, self.r_body.render(scope))
+
+
+def passed_back(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
+    """The upstream's response headers the client gets (a repeated name: its last value)."""
+    headers: dict[str, str] = {}
+    for name, value in raw_headers:
+        if name.lower() not in NOT_PASSED_BACK:
+            headers[name.decode("latin-1")] = value.decode("latin-1")
+    return headers
 
 
 def _scalar(value: Any) -> str:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Router
+from starlette.types import Receive, Scope, Send
 
 from servicegate.actions.context import InvocationContext
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
 from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.definitions.models import RESERVED_NAMES
 from servicegate.jobs.store import IdempotencyMismatch
 from servicegate.runtime import Runtime, runtime_of
 from servicegate.web.dispatch import (
@@ -32,6 +36,7 @@ from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+PLAIN, WITH_SUBPATH = "/services/{name}", "/services/{name}/{subpath:path}"
 MAX_KEY = 255
 
 
@@ -54,9 +59,65 @@ def routes(base_path: str = "") -> list[Route]:
         return response
 
     return [
-        Route("/services/{name}", service, methods=METHODS),
-        Route("/services/{name}/{subpath:path}", service, methods=METHODS),
+        Route(PLAIN, service, methods=METHODS),
+        Route(WITH_SUBPATH, service, methods=METHODS),
     ]
+
+
+class ServicesDispatch:
+    """Sends `/services/{name}[/...]` straight to the definition routes, ahead of the router.
+
+    Starlette's router would try every earlier route's regex and pass through three more
+    frames (which every upstream answer resumes again). The result is the router's: the
+    fixed `/services/<segment>...` routes listed before the definition routes (ping,
+    identity, jobs, ... and every reserved name) and any other method (HEAD, OPTIONS: 405)
+    still go through the router, and `scope["route"]` is the same route object, so metrics
+    keep the route template as label.
+    """
+
+    def __init__(self, router: Router, base_path: str = "") -> None:
+        self.router = router
+        self.prefix = f"{base_path}/services/"
+        by_path = {getattr(r, "path", None): r for r in router.routes}
+        self.plain = by_path[base_path + PLAIN]
+        self.with_subpath = by_path[base_path + WITH_SUBPATH]
+        self.delegated: frozenset[str] | None = _fixed_names(
+            router.routes[:router.routes.index(self.plain)], self.prefix)
+        self.methods = frozenset(METHODS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in self.methods:
+            path = get_route_path(scope)
+            if path.startswith(self.prefix) and self.delegated is not None:
+                name, slash, subpath = path[len(self.prefix):].partition("/")
+                if name and name not in self.delegated:
+                    if slash:
+                        route, params = self.with_subpath, {"name": name, "subpath": subpath}
+                    else:
+                        route, params = self.plain, {"name": name}
+                    scope["router"] = self.router
+                    scope["route"] = route
+                    scope["endpoint"] = route.endpoint
+                    scope["path_params"] = params
+                    await route.app(scope, receive, send)
+                    return
+        await self.router(scope, receive, send)
+
+
+def _fixed_names(earlier: list[BaseRoute], prefix: str) -> frozenset[str] | None:
+    """First segments under `prefix` the routes before the definition routes may answer.
+
+    None (dispatch nothing) when an earlier route's first segment there is a parameter.
+    """
+    names = set(RESERVED_NAMES)
+    for route in earlier:
+        path = getattr(route, "path", "")
+        if path.startswith(prefix):
+            segment = path[len(prefix):].split("/", 1)[0]
+            if "{" in segment or not segment:
+                return None
+            names.add(segment)
+    return frozenset(names)
 
 
 async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefinition,

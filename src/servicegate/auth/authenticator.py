@@ -39,6 +39,15 @@ class Unauthenticated(Exception):
 _MISSING = object()
 
 
+def _key_outcome(client: ClientRecord | None) -> Principal | str:
+    """What an API key of this client authenticates as, or the refusal's message."""
+    if client is None:
+        return "invalid API key"
+    if not client.enabled:
+        return "client disabled"
+    return Principal(client.id, client.name, frozenset(client.scopes), "api_key")
+
+
 class Authenticator:
     def __init__(
         self,
@@ -50,7 +59,7 @@ class Authenticator:
         self.store = store
         self.issuer = issuer
         self.external = external
-        self._keys: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
+        self._keys: TTLMap[str, Principal | str] = TTLMap(cache_ttl)
         self._clients: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
         self._tokens: TTLMap[str, dict] = TTLMap(cache_ttl)
 
@@ -79,16 +88,15 @@ class Authenticator:
         if len(api_key) > 200:
             raise Unauthenticated("invalid API key")
         digest = credentials.key_digest(api_key)
-        client = self._keys.get(digest, _MISSING)
-        if client is _MISSING:
-            client = await self.store.by_key_digest(digest)
-            self._keys.set(digest, client)
-        if client is None:
-            raise Unauthenticated("invalid API key")
-        assert isinstance(client, ClientRecord)
-        if not client.enabled:
-            raise Unauthenticated("client disabled")
-        return Principal(client.id, client.name, frozenset(client.scopes), "api_key")
+        # The cache holds the (immutable) principal, or why the key is refused: a hit builds
+        # nothing.
+        entry = self._keys.get(digest, _MISSING)
+        if entry is _MISSING:
+            entry = _key_outcome(await self.store.by_key_digest(digest))
+            self._keys.set(digest, entry)
+        if isinstance(entry, Principal):
+            return entry
+        raise Unauthenticated(entry)
 
     async def client(self, client_id: str) -> ClientRecord | None:
         client = self._clients.get(client_id, _MISSING)

@@ -83,8 +83,33 @@ def respond(result: ActionResult, extra_headers: dict[str, str]) -> Response:
     if result.status in _NO_BODY:
         return Response(status_code=result.status, headers=headers)
     if result.raw is not None:
-        return Response(result.raw, status_code=result.status, headers=headers,
-                        media_type=result.media_type or "application/octet-stream")
+        return RawResponse(result.raw, result.status, headers,
+                           result.media_type or "application/octet-stream")
     body = EMPTY_OBJECT if result.body is None else dumps(result.body)
     return Response(body, status_code=result.status, headers=headers,
                     media_type="application/json")
+
+
+class RawResponse(Response):
+    """Starlette's `Response(body, status, headers, media_type)` built in one pass.
+
+    The same status, body and raw headers (names lowercased, latin-1; content-length, then
+    content-type with `charset=utf-8` added to text/*) without Starlette's generic checks;
+    headers that already hold a length or type take Starlette's own way.
+    """
+
+    def __init__(self, body: bytes, status: int, headers: dict[str, str], media_type: str) -> None:
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        for name, _ in raw:
+            if name == b"content-length" or name == b"content-type":
+                super().__init__(body, status, headers, media_type)
+                return
+        self.status_code = status
+        self.background = None
+        self.body = body
+        self.media_type = media_type
+        if media_type.startswith("text/") and "charset=" not in media_type.lower():
+            media_type += "; charset=utf-8"
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        raw.append((b"content-type", media_type.encode("latin-1")))
+        self.raw_headers = raw
