@@ -14,14 +14,13 @@ from servicegate.config import JobsConfig
 from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
-from servicegate.queue import LeaseQueue
+from servicegate.queue import LeaseQueue, sampling
 from servicegate.storage.schema import jobs
 
 if TYPE_CHECKING:
     from servicegate.runtime import Runtime
 
 log = structlog.get_logger("servicegate.jobs")
-SAMPLE_EVERY = 5.0
 Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
 
 
@@ -50,7 +49,8 @@ class JobService:
             spawn(worker.name, worker.run())
         if housekeeping:
             spawn("jobs-retention", self._prune_loop())
-            spawn("jobs-metrics", self._sample_loop())
+            spawn("jobs-metrics", sampling.sample_forever(
+                self.queue, metrics.QUEUE_DEPTH, metrics.OLDEST_DUE, name="jobs"))
 
     def close(self) -> None:
         self.workers.clear()
@@ -66,16 +66,5 @@ class JobService:
             await asyncio.sleep(self.config.prune_interval)
 
     async def sample_metrics(self) -> None:
-        stats = await self.queue.stats()
-        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
-        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
-        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
-        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
-
-    async def _sample_loop(self) -> None:
-        while True:
-            try:
-                await self.sample_metrics()
-            except Exception as exc:
-                log.warning("jobs_sample_failed", error=str(exc))
-            await asyncio.sleep(SAMPLE_EVERY)
+        """Queue depth and the age of the oldest due item, for /metrics."""
+        await sampling.sample(self.queue, metrics.QUEUE_DEPTH, metrics.OLDEST_DUE)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.clock import utcnow
 from servicegate.config import WebhooksConfig
-from servicegate.queue import LeaseQueue
+from servicegate.queue import LeaseQueue, sampling
 from servicegate.storage.schema import deliveries
 from servicegate.webhooks import metrics, retention, signing
 from servicegate.webhooks.catalog import EventCatalog
@@ -27,7 +27,6 @@ from servicegate.webhooks.worker import DeliveryWorker
 
 log = structlog.get_logger("servicegate.webhooks")
 Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
-SAMPLE_EVERY = 5.0
 
 
 class WebhookService:
@@ -67,7 +66,8 @@ class WebhookService:
             spawn(worker.name, worker.run())
         if housekeeping:
             spawn("webhooks-retention", self._prune_loop())
-            spawn("webhooks-metrics", self._sample_loop())
+            spawn("webhooks-metrics", sampling.sample_forever(
+                self.queue, metrics.QUEUE_DEPTH, metrics.OLDEST_DUE, name="deliveries"))
 
     async def close(self) -> None:
         for worker in self.workers:
@@ -100,17 +100,5 @@ class WebhookService:
             await asyncio.sleep(self.config.prune_interval)
 
     async def sample_metrics(self) -> None:
-        """Queue depth and the age of the oldest due delivery, for /metrics."""
-        stats = await self.queue.stats()
-        metrics.QUEUE_DEPTH.labels("due").set(stats.due)
-        metrics.QUEUE_DEPTH.labels("scheduled").set(stats.scheduled)
-        metrics.QUEUE_DEPTH.labels("leased").set(stats.leased)
-        metrics.OLDEST_DUE.set(stats.oldest_due_seconds)
-
-    async def _sample_loop(self) -> None:
-        while True:
-            try:
-                await self.sample_metrics()
-            except Exception as exc:
-                log.warning("queue_sample_failed", error=str(exc))
-            await asyncio.sleep(SAMPLE_EVERY)
+        """Queue depth and the age of the oldest due item, for /metrics."""
+        await sampling.sample(self.queue, metrics.QUEUE_DEPTH, metrics.OLDEST_DUE)
