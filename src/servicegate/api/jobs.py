@@ -13,6 +13,7 @@ from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import SERVICES
 from servicegate.jobs.store import STATUSES, NoSuchJob, NotCancellable, retry_after, view
 from servicegate.runtime import runtime_of
+from servicegate.web import listing
 from servicegate.web.guard import authenticate
 from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
@@ -32,11 +33,6 @@ async def _caller(request: Request) -> Principal:
     return principal
 
 
-def _bad_query(name: str, message: str) -> ProblemError:
-    return ProblemError(400, f"query parameter {name}: {message}", title="Invalid query",
-                        errors=[{"parameter": name, "message": message}])
-
-
 def _not_allowed(request: Request, allow: str) -> ProblemError:
     return ProblemError(405, f"{request.method} is not allowed here; allowed: {allow}",
                         headers={"Allow": allow})
@@ -47,21 +43,10 @@ async def collection(request: Request) -> Response:
         raise _not_allowed(request, "GET")
     principal = await _caller(request)
     q = request.query_params
-    unknown = sorted(set(q) - _QUERY)
-    if unknown:
-        raise _bad_query(unknown[0], f"unknown parameter (use {', '.join(sorted(_QUERY))})")
-    status = q.get("status")
-    if status is not None and status not in STATUSES:
-        raise _bad_query("status", f"one of {', '.join(STATUSES)}")
-    try:
-        limit = int(q.get("limit", "25"))
-        if not 1 <= limit <= 100:
-            raise ValueError
-    except ValueError:
-        raise _bad_query("limit", "an integer from 1 to 100") from None
-    cursor = q.get("cursor")
-    if cursor is not None and (len(cursor) > _MAX_ID or not cursor.startswith("job_")):
-        raise _bad_query("cursor", "use the `next` value of the previous page")
+    listing.known_only(q, _QUERY)
+    status = listing.one_of(q, "status", STATUSES)
+    limit = listing.limit(q, default=25, maximum=100)
+    cursor = listing.cursor(q, "job_", _MAX_ID)
     page = await runtime_of(request).jobs.store.page(principal.client_id, status=status,
                                                       cursor=cursor, limit=limit)
     return JSONResponse({"count": len(page.items), "jobs": page.items, "next": page.next_cursor})

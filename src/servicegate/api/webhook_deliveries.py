@@ -12,6 +12,7 @@ from servicegate.api.webhooks import checked_events
 from servicegate.auth.scopes import WEBHOOKS
 from servicegate.clock import isoformat
 from servicegate.runtime import runtime_of
+from servicegate.web import listing
 from servicegate.web.bodies import parse
 from servicegate.web.guard import authorize
 from servicegate.web.problems import ProblemError
@@ -38,36 +39,20 @@ class _Since(BaseModel):
     since: AwareDatetime
 
 
-def _bad_query(name: str, message: str) -> ProblemError:
-    return ProblemError(400, f"query parameter {name}: {message}", title="Invalid query",
-                        errors=[{"parameter": name, "message": message}])
-
-
 async def list_deliveries(request: Request) -> Response:
     principal = await authorize(request, WEBHOOKS)
     q = request.query_params
-    unknown = sorted(set(q) - _QUERY)
-    if unknown:
-        raise _bad_query(unknown[0], f"unknown parameter (use {', '.join(sorted(_QUERY))})")
-    status = q.get("status")
-    if status is not None and status not in STATUSES:
-        raise _bad_query("status", f"one of {', '.join(STATUSES)}")
+    listing.known_only(q, _QUERY)
+    status = listing.one_of(q, "status", STATUSES)
     since: datetime | None = None
     if "since" in q:
         try:
             since = _Since.model_validate({"since": q["since"]}).since
         except ValidationError:
-            raise _bad_query("since", "an ISO 8601 time with a zone, e.g. "
-                             "2026-01-31T12:00:00Z") from None
-    try:
-        limit = int(q.get("limit", "50"))
-        if not 1 <= limit <= 200:
-            raise ValueError
-    except ValueError:
-        raise _bad_query("limit", "an integer from 1 to 200") from None
-    cursor = q.get("cursor")
-    if cursor is not None and (len(cursor) > 40 or not cursor.startswith("dlv_")):
-        raise _bad_query("cursor", "use the `next` value of the previous page")
+            raise listing.bad_query("since", "an ISO 8601 time with a zone, e.g. "
+                                    "2026-01-31T12:00:00Z") from None
+    limit = listing.limit(q, default=50, maximum=200)
+    cursor = listing.cursor(q, "dlv_", 40)
     event = q.get("event")
     page = await runtime_of(request).webhooks.log.page(
         principal.client_id, url=q.get("url"), event=event.lower() if event else None,
