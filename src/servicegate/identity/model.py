@@ -89,46 +89,42 @@ def document_json(identity: Identity) -> str:
     return complete(identity).model_dump_json()
 
 
-def identity_row(identity: Identity, now: dt.datetime) -> dict[str, Any]:
+IDENTITY_COLUMNS = (
+    "id", "juridical_type", "first_name", "middle_name", "last_name", "company_name",
+    "full_name", "salutation", "name_suffix", "idnumber", "birth_date", "party_reference_code",
+    "first_name_lc", "last_name_lc", "company_name_lc", "full_name_lc", "doc", "updated_at",
+)
+ADDRESS_COLUMNS = (
+    "identity_id", "position", "type", "co_address", "street", "house_no",
+    "house_no_extension", "zip_code", "city", "state_code", "country_code", "city_lc",
+)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def identity_values(identity: Identity, stamp: Any, date_value: Any = _same) -> tuple[Any, ...]:
+    """One `identities` row in IDENTITY_COLUMNS order (tuples: the bulk import builds a
+    million of these). `stamp` is the updated_at value as the driver takes it, `date_value`
+    converts the birth date for the driver."""
     n = identity.name
     fn = full_name(n, identity.juridicalType)
-    return {
-        "id": identity.id,
-        "juridical_type": identity.juridicalType,
-        "first_name": n.firstName,
-        "middle_name": n.middleName,
-        "last_name": n.lastName,
-        "company_name": n.companyName,
-        "full_name": fn,
-        "salutation": n.salutation,
-        "name_suffix": n.nameSuffix,
-        "idnumber": identity.idnumber,
-        "birth_date": identity.birthDate,
-        "party_reference_code": identity.partyReferenceCode,
-        "first_name_lc": _lower(n.firstName),
-        "last_name_lc": _lower(n.lastName),
-        "company_name_lc": _lower(n.companyName),
-        "full_name_lc": fn.lower(),
-        "doc": document_json(identity),
-        "updated_at": now,
-    }
+    birth = identity.birthDate
+    return (
+        identity.id, identity.juridicalType, n.firstName, n.middleName, n.lastName,
+        n.companyName, fn, n.salutation, n.nameSuffix, identity.idnumber,
+        None if birth is None else date_value(birth), identity.partyReferenceCode,
+        _lower(n.firstName), _lower(n.lastName), _lower(n.companyName), fn.lower(),
+        document_json(identity), stamp,
+    )
 
 
-def address_rows(identity: Identity) -> list[dict[str, Any]]:
+def address_values(identity: Identity) -> list[tuple[Any, ...]]:
+    """The identity's `identity_addresses` rows in ADDRESS_COLUMNS order."""
+    key = identity.id
     return [
-        {
-            "identity_id": identity.id,
-            "position": i,
-            "type": a.type,
-            "co_address": a.coAddress,
-            "street": a.street,
-            "house_no": a.houseNo,
-            "house_no_extension": a.houseNoExtension,
-            "zip_code": a.zipCode,
-            "city": a.city,
-            "state_code": a.stateCode,
-            "country_code": a.countryCode,
-            "city_lc": _lower(a.city),
-        }
+        (key, i, a.type, a.coAddress, a.street, a.houseNo, a.houseNoExtension, a.zipCode,
+         a.city, a.stateCode, a.countryCode, _lower(a.city))
         for i, a in enumerate(identity.addresses)
     ]

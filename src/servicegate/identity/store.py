@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Row, delete, select
+from sqlalchemy import Dialect, Row, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import utcnow
-from servicegate.identity.model import Identity, address_rows, identity_row
+from servicegate.identity.model import (
+    ADDRESS_COLUMNS,
+    IDENTITY_COLUMNS,
+    Identity,
+    address_values,
+    identity_values,
+)
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
@@ -50,12 +58,15 @@ class IdentityStore:
                 raise Refused(str(orig).strip().splitlines()[0] if str(orig).strip()
                               else type(orig).__name__) from exc
             return
-        now = utcnow()
-        rows = [identity_row(i, now) for i in batch]
-        addresses = [a for i in batch for a in address_rows(i)]
         if self.dialect == "postgresql":
+            now = utcnow()
+            rows = [identity_values(i, now) for i in batch]
+            addresses = [a for i in batch for a in address_values(i)]
             await _postgres_upsert(conn, rows, addresses)
         else:
+            stamp = _sqlite_stamp(conn.dialect)(utcnow())
+            rows = [identity_values(i, stamp, _SQLITE_DATE) for i in batch]
+            addresses = [a for i in batch for a in address_values(i)]
             await _sqlite_upsert(conn, rows, addresses, bulk)
 
     async def put(self, identity: Identity) -> bool:
@@ -101,43 +112,61 @@ class IdentityStore:
 
 
 # -- bulk writes: the driver directly (the import path must reach >= 20,000 identities/s) ------
-_ID_COLUMNS = [c.name for c in identities.columns]
-_ADDRESS_COLUMNS = [c.name for c in identity_addresses.columns]
+_ID_COLUMNS = list(IDENTITY_COLUMNS)
+_ADDRESS_COLUMNS = list(ADDRESS_COLUMNS)
+assert set(_ID_COLUMNS) == {c.name for c in identities.columns}
+assert set(_ADDRESS_COLUMNS) == {c.name for c in identity_addresses.columns}
 _SET = ", ".join(f"{c} = excluded.{c}" for c in _ID_COLUMNS if c != "id")
 _STAGE = "identities_stage"
+_SQLITE_DATE = operator.methodcaller("isoformat")  # SQLAlchemy's SQLite DATE storage format
+Values = list[tuple[Any, ...]]
 
 
-def _tuples(rows: list[dict[str, Any]], columns: list[str], convert: dict[str, Any]
-            ) -> list[tuple[Any, ...]]:
-    if not convert:
-        return [tuple(r[c] for c in columns) for r in rows]
-    return [tuple(convert[c](r[c]) if c in convert else r[c] for c in columns) for r in rows]
+def _sqlite_stamp(dialect: Dialect) -> Callable[[Any], Any]:
+    """updated_at as SQLAlchemy stores a DateTime on SQLite (read back the same way)."""
+    column = identities.c.updated_at.type
+    return column.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
 
 
-async def _sqlite_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
-                         addresses: list[dict[str, Any]], bulk: bool) -> None:
+async def _sqlite_upsert(conn: AsyncConnection, rows: Values, addresses: Values,
+                         bulk: bool) -> None:
     if bulk:  # the index pages a million-row import keeps touching (a few hundred MB)
         await conn.exec_driver_sql("PRAGMA cache_size=-262144")
-    dialect = conn.dialect
-    convert = {c.name: proc for c in identities.columns
-               if (proc := c.type.bind_processor(dialect)) is not None}
-    cols = ", ".join(_ID_COLUMNS)
-    marks = ", ".join("?" * len(_ID_COLUMNS))
-    await conn.exec_driver_sql(
-        f"INSERT INTO identities ({cols}) VALUES ({marks}) ON CONFLICT (id) DO UPDATE SET {_SET}",
-        _tuples(rows, _ID_COLUMNS, convert))  # type: ignore[arg-type]
+    await _insert_chunked(conn, "identities", _ID_COLUMNS, rows,
+                          f" ON CONFLICT (id) DO UPDATE SET {_SET}")
     await conn.exec_driver_sql(
         f"DELETE FROM identity_addresses WHERE identity_id IN ({', '.join('?' * len(rows))})",
-        tuple(r["id"] for r in rows))
+        tuple(r[0] for r in rows))
     if addresses:
-        await conn.exec_driver_sql(
-            f"INSERT INTO identity_addresses ({', '.join(_ADDRESS_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_ADDRESS_COLUMNS))})",
-            _tuples(addresses, _ADDRESS_COLUMNS, {}))  # type: ignore[arg-type]
+        await _insert_chunked(conn, "identity_addresses", _ADDRESS_COLUMNS, addresses, "")
 
 
-async def _postgres_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
-                           addresses: list[dict[str, Any]]) -> None:
+_CHUNK_PARAMETERS = 999  # SQLite's historic bound-parameter limit (3.32+ allows 32766)
+
+
+async def _insert_chunked(conn: AsyncConnection, table: str, columns: list[str],
+                          values: Values, suffix: str) -> None:
+    """Multi-row INSERTs: one statement step per ~50 rows instead of one per row.
+
+    The sqlite3 module releases the GIL around each step and must take it back before the
+    next one; while the importer parses the next batch, every such hand-back waits for the
+    interpreter's switch interval. Fewer, larger steps let the database work run beside
+    the parsing instead of in turns with it (and cost less to bind)."""
+    per = max(1, _CHUNK_PARAMETERS // len(columns))
+    row = f"({', '.join('?' * len(columns))})"
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    whole = len(values) - len(values) % per
+    flat = chain.from_iterable
+    if whole:
+        await conn.exec_driver_sql(head + ", ".join([row] * per) + suffix, [
+            tuple(flat(values[i:i + per])) for i in range(0, whole, per)])
+    if whole < len(values):
+        rest = values[whole:]
+        await conn.exec_driver_sql(head + ", ".join([row] * len(rest)) + suffix,
+                                   tuple(flat(rest)))
+
+
+async def _postgres_upsert(conn: AsyncConnection, rows: Values, addresses: Values) -> None:
     """Binary COPY into a session-local staging table, then one upsert statement."""
     # through SQLAlchemy first: that opens the transaction the raw calls below then share
     await conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
@@ -145,15 +174,13 @@ async def _postgres_upsert(conn: AsyncConnection, rows: list[dict[str, Any]],
     raw = await conn.get_raw_connection()
     pg = raw.driver_connection
     assert pg is not None and pg.is_in_transaction(), "bulk writes need the open transaction"
-    await pg.copy_records_to_table(_STAGE, records=_tuples(rows, _ID_COLUMNS, {}),
-                                   columns=_ID_COLUMNS)
+    await pg.copy_records_to_table(_STAGE, records=rows, columns=_ID_COLUMNS)
     cols = ", ".join(_ID_COLUMNS)
     await pg.execute(f"INSERT INTO identities ({cols}) SELECT {cols} FROM {_STAGE} "
                      f"ON CONFLICT (id) DO UPDATE SET {_SET}")
     # by the primary-key index (a join with the unanalyzed temp table may scan the whole table)
     await pg.execute("DELETE FROM identity_addresses WHERE identity_id = ANY($1::text[])",
-                     [r["id"] for r in rows])
+                     [r[0] for r in rows])
     if addresses:
-        await pg.copy_records_to_table("identity_addresses",
-                                       records=_tuples(addresses, _ADDRESS_COLUMNS, {}),
+        await pg.copy_records_to_table("identity_addresses", records=addresses,
                                        columns=_ADDRESS_COLUMNS)
