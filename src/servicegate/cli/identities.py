@@ -22,6 +22,8 @@ from rich.progress import (
 from servicegate.cli.common import ConfigOption, console, err_console, run, settings_from
 from servicegate.cli.database import migrated_engine
 
+READ_BUFFER = 1 << 20
+
 app = typer.Typer(help="Identity search data: import and generate identities.",
                   no_args_is_help=True)
 
@@ -72,7 +74,8 @@ def import_(
         path = Path(file)
         if not path.is_file():
             raise _fail(f"no such file: {file}")
-        stream = path.open("rb")
+        # large reads: each refill gives up the GIL, and taking it back waits on the writer
+        stream = path.open("rb", buffering=READ_BUFFER)
         size = path.stat().st_size
 
     started = time.perf_counter()
