@@ -44,6 +44,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
+from servicegate.storage.id_lists import among
 
 PENDING = "pending"
 DONE = "succeeded"
@@ -92,6 +93,7 @@ class LeaseQueue:
                 raise ValueError(f"table {table.name} lacks the queue column {name!r}")
         self.engine = engine
         self.table = table
+        self.dialect = engine.dialect.name if engine is not None else "sqlite"
         # SQLite has one writer per file: queue writers of this process take turns here instead
         # of colliding in SQLite's busy-wait (which sleeps in milliseconds).
         self._turns = asyncio.Lock() if engine is not None and engine.dialect.name == "sqlite" \
@@ -161,8 +163,7 @@ class LeaseQueue:
         c = self.table.c
         return (
             update(self.table)
-            .where(c.id.in_(bindparam("q_ids", expanding=True)),
-                   c.lease_token == bindparam("q_token"))
+            .where(among(c.id, "q_ids", self.dialect), c.lease_token == bindparam("q_token"))
             .values({n: bindparam("v_" + n) for n in names})
         )
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, isoformat, utcnow
 from servicegate.queue import PENDING, LeaseQueue
+from servicegate.storage.id_lists import among
 from servicegate.storage.schema import deliveries, webhook_events, webhooks
 from servicegate.webhooks.ids import sortable_id
 
@@ -108,7 +109,8 @@ class WebhookStore:
         wanted = list(set(ids))
         if not wanted:
             return {}
-        query = select(webhooks).where(webhooks.c.id.in_(wanted))
+        query = select(webhooks).where(among(webhooks.c.id, "webhook_ids",
+                                             self.engine.dialect.name, wanted))
         if conn is None:
             async with self.engine.connect() as own:
                 rows = (await own.execute(query)).all()

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from servicegate.clock import as_utc, utcnow
 from servicegate.config import WebhooksConfig
 from servicegate.queue import Claim, LeaseQueue
+from servicegate.storage.id_lists import among
 from servicegate.storage.schema import delivery_attempts, events, webhooks
 from servicegate.webhooks import metrics, signing
 from servicegate.webhooks.policy import next_delay
@@ -106,7 +107,8 @@ class DeliveryWorker:
         hooks = await self.store.many((r.webhook_id for r in rows if r.webhook_id), conn)
         found = {e.id: e for e in (await conn.execute(
             select(events.c.id, events.c.event, events.c.data, events.c.occurred_at)
-            .where(events.c.id.in_(list({r.event_id for r in rows})))
+            .where(among(events.c.id, "event_ids", conn.dialect.name,
+                         list({r.event_id for r in rows})))
         )).all()}
         return hooks, found
 
