@@ -221,7 +221,7 @@ class DeliveryWorker:
         if not batch:
             return
         try:
-            async with self.queue.transaction() as conn:
+            async with self.queue.transaction(relaxed=True) as conn:  # lost: sent again
                 await self.queue.settle(conn, [s.outcome for s in batch])
                 attempts = [s.attempt for s in batch if s.attempt]
                 if attempts:
