@@ -61,8 +61,8 @@ def _refusal(exc: BaseException) -> TargetRefused | None:
 
 async def send(session: aiohttp.ClientSession, method: str, url: str, content: bytes,
                headers: dict[str, str], *, timeout: float, body_limit: int,  # noqa: ASYNC109
-               allow_private: bool) -> AttemptResult:
-    started_at = utcnow()
+               allow_private: bool, started_at: datetime | None = None) -> AttemptResult:
+    started_at = started_at or utcnow()
     start = time.perf_counter()
     try:
         if not allow_private:

@@ -162,11 +162,13 @@ class DeliveryWorker:
     async def _deliver(self, token: str, row: Any, hook: WebhookRecord, event: Any,
                        content: bytes) -> None:
         cfg = self.config
-        headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent)
+        now = utcnow()  # signs the request and starts the attempt
+        headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent,
+                                  now=now)
         try:
             result = await send(self.session, hook.method, hook.url, content, headers,
                                 timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
-                                allow_private=cfg.allow_private_networks)
+                                allow_private=cfg.allow_private_networks, started_at=now)
         except Exception as exc:  # a bug must not strand the delivery until its lease ends
             log.exception("delivery_crashed", delivery=row.id)
             result = AttemptResult(utcnow(), 0.0, error=f"internal error: {type(exc).__name__}")
