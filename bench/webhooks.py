@@ -155,6 +155,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """CPU seconds of every PostgreSQL server process on this machine (Linux /proc)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            if text.split("(", 1)[1].split(")", 1)[0] == "postgres":
+                total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
 async def settle_cpu(pid: int, timeout: float = 20.0) -> None:
     """Wait until a freshly started process has finished starting (its CPU time stops rising)."""
     deadline = time.monotonic() + timeout
@@ -297,8 +308,10 @@ async def main(database: str | None) -> None:
             before, raw_cpu1 = await raw_ceiling(sink, expected)  # either side of the gateway
             # (1) drain: the events are stored first, then one worker delivers the backlog
             await publish_all(ingest.url, pub["api_key"], EVENTS, "/s")
+            pg_before = postgres_cpu()
             with ingest.worker() as worker:
                 got, worker_us = await drain(log, "/s", expected, worker.pid)
+            pg_us = (postgres_cpu() - pg_before) / max(len(got), 1) * 1e6
             rate = arrival_rate(got)
             after, raw_cpu2 = await raw_ceiling(sink, expected)
             ceiling = (before + after) / 2
@@ -312,6 +325,9 @@ async def main(database: str | None) -> None:
                         f"{ceiling:,.0f} requests/s | 100% |")
             rows.append(f"| CPU per delivery (worker process) vs per raw request (client) | "
                         f"{worker_us:.0f} µs vs {raw_us:.0f} µs | {raw_us / worker_us:.0%} |")
+            if database.startswith("postgresql"):
+                rows.append(f"| PostgreSQL server CPU per delivery (claim, outcome, attempt log; "
+                            f"worker start-up included) | {pg_us:.0f} µs | |")
             # (2) the same while the events are being published (gateway and worker share cores)
             live = EVENTS // 3
             with ingest.worker() as worker:
