@@ -311,7 +311,7 @@ async def main(database: str | None) -> None:
             pg_before = postgres_cpu()
             with ingest.worker() as worker:
                 got, worker_us = await drain(log, "/s", expected, worker.pid)
-            pg_us = (postgres_cpu() - pg_before) / max(len(got), 1) * 1e6
+                pg_us = (postgres_cpu() - pg_before) / max(len(got), 1) * 1e6  # backends alive
             rate = arrival_rate(got)
             after, raw_cpu2 = await raw_ceiling(sink, expected)
             ceiling = (before + after) / 2
