@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette._utils import get_route_path
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Router
 from starlette.types import Receive, Scope, Send
 
-from servicegate.actions.context import InvocationContext
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
 from servicegate.definitions.compiled import CompiledDefinition
@@ -16,6 +17,7 @@ from servicegate.definitions.models import RESERVED_NAMES
 from servicegate.jobs.store import IdempotencyMismatch
 from servicegate.runtime import Runtime, runtime_of
 from servicegate.web.dispatch import (
+    RawResponse,
     check_input,
     check_method,
     count,
@@ -29,10 +31,11 @@ from servicegate.web.invocation import (
     build_context,
     query_pairs,
     read_body,
+    stored_context,
     subpath_segments,
 )
 from servicegate.web.problems import ProblemError
-from servicegate.web.responses import JSONResponse
+from servicegate.web.responses import dumps
 from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -140,13 +143,14 @@ async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefini
     segments = subpath_segments(request, depth) if "subpath" in request.path_params else []
     raw, body, _ = await read_body(request, definition, any_type=False)
     check_input(definition, body)
+    if deferred:
+        stored = stored_context(request, definition, principal, segments, query, raw, body)
+        return await _submit(request, runtime, stored, principal, key, limit_headers)
     constant = definition.action.constant
-    if constant is not None and not deferred:  # the same answer for everyone: no context
+    if constant is not None:  # the same answer for everyone: no context
         return respond_constant(constant, limit_headers)
     context = build_context(request, definition, "services", principal, segments, query,
                             raw, body, None)
-    if deferred:
-        return await _submit(request, context, principal, key, limit_headers)
     result = await invoke(definition, context, runtime)
     return respond(result, limit_headers)
 
@@ -162,36 +166,37 @@ def origin(request: Request) -> str:
 
 
 def idempotency_key(request: Request) -> str | None:
-    value = request.headers.get("idempotency-key")
-    if value is None:
+    # the first one, as `request.headers.get` (ASGI names are lowercase bytes)
+    raw = next((v for n, v in request.scope["headers"] if n == b"idempotency-key"), None)
+    if raw is None:
         return None
-    value = value.strip().strip('"')
+    value = raw.decode("latin-1").strip().strip('"')
     if not 1 <= len(value) <= MAX_KEY or not value.isprintable() or not value.isascii():
         raise ProblemError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY} printable "
                            "ASCII characters")
     return value
 
 
-async def _submit(request: Request, context: InvocationContext, principal: Principal,
-                  key: str | None, limit_headers: dict[str, str]) -> Response:
+async def _submit(request: Request, runtime: Runtime, context: dict[str, Any],
+                  principal: Principal, key: str | None,
+                  limit_headers: dict[str, str]) -> Response:
     """Everything is validated: store the job and answer 202 (asynchronous request-reply)."""
-    runtime = runtime_of(request)
     try:
         submitted = await runtime.jobs.submit(context, principal.client_id, key)
     except IdempotencyMismatch:
         raise ProblemError(422, "this Idempotency-Key was already used for a different "
                            "request (method, service, sub-path, query or body)",
                            title="Idempotency key reused") from None
-    base = origin(request) + runtime.settings.server.base_path
     headers = {
-        "Location": f"{base}/services/jobs/{submitted.job_id}",
-        "Retry-After": str(max(1, round(runtime.settings.jobs.poll_after))),
+        "Location": f"{origin(request)}{runtime.settings.server.base_path}"
+                    f"/services/jobs/{submitted.job_id}",
+        "Retry-After": runtime.jobs.retry_after,
         **limit_headers,
     }
     if submitted.replayed:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse({"jobId": submitted.job_id, "status": submitted.status},
-                        status_code=202, headers=headers)
+    return RawResponse(dumps({"jobId": submitted.job_id, "status": submitted.status}), 202,
+                       headers, "application/json")
 
 
 _RESPONSES = {

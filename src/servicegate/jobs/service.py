@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servicegate.actions.context import InvocationContext
 from servicegate.config import JobsConfig
 from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
@@ -31,8 +30,10 @@ class JobService:
         self.queue = LeaseQueue(engine, jobs)
         self.store = JobStore(engine, self.queue, config.idempotency_ttl)
         self.workers: list[JobWorker] = []
+        # the `Retry-After` of a 202 (jobs just queued)
+        self.retry_after = str(max(1, round(config.poll_after)))
 
-    async def submit(self, context: InvocationContext, client_id: str,
+    async def submit(self, context: dict[str, Any], client_id: str,
                      idempotency_key: str | None) -> Submitted:
         submitted = await self.store.submit(context, client_id, self.config.max_attempts,
                                             idempotency_key)

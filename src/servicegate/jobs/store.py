@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,10 +13,11 @@ from sqlalchemy import and_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servicegate.actions.context import InvocationContext
 from servicegate.clock import as_utc, isoformat, utcnow
 from servicegate.jobs.intake import Intake
+from servicegate.jobs.randomness import random_hex
 from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
+from servicegate.storage.engine import json_text
 from servicegate.storage.schema import jobs
 
 CANCELLED = "cancelled"
@@ -33,7 +32,7 @@ _VIEW = (jobs.c.id, jobs.c.service, jobs.c.status, jobs.c.lease_token, jobs.c.at
 
 def new_job_id() -> str:
     """Time-ordered (cursor pagination) and unguessable: 128 random bits after the time."""
-    return f"job_{time.time_ns() // 1000:014x}{secrets.token_hex(16)}"
+    return f"job_{time.time_ns() // 1000:014x}{random_hex()}"
 
 
 def public_status(status: str, lease_token: str | None) -> str:
@@ -42,10 +41,11 @@ def public_status(status: str, lease_token: str | None) -> str:
     return status
 
 
-def fingerprint(context: InvocationContext) -> str:
-    """What makes two submissions the same request: method, service, sub-path, query, body."""
-    material = orjson.dumps([context.method, context.definition, context.segments,
-                             context.query, base64.b64encode(context.raw_body).decode()])
+def fingerprint(context: dict[str, Any]) -> str:
+    """What makes two submissions the same request: method, service, sub-path, query, body
+    (of a stored context, `InvocationContext.to_json`)."""
+    material = orjson.dumps([context["method"], context["definition"], context["segments"],
+                             context["query"], context["raw_body"]])
     return hashlib.sha256(material).hexdigest()
 
 
@@ -97,17 +97,19 @@ class JobStore:
         self.idempotency_ttl = idempotency_ttl
         self.intake = Intake(queue)
 
-    async def submit(self, context: InvocationContext, client_id: str, max_attempts: int,
+    async def submit(self, context: dict[str, Any], client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:
-        now = utcnow()
+        """Store a job for the request `context` (`InvocationContext.to_json`); returns once
+        it is committed (or, for a key already used by the same request, that job)."""
         job_id = new_job_id()
-        values = {"id": job_id, "client_id": client_id, "service": context.definition,
-                  "context": context.to_json(), "max_attempts": max_attempts,
-                  "created_at": now, "updated_at": now}
         if idempotency_key is None:
-            await self.intake.add({**values, "run_at": now})
+            await self.intake.add((job_id, client_id, context["definition"],
+                                   json_text(context), max_attempts))
             return Submitted(job_id, QUEUED, False)
-        values["idempotency_key"] = idempotency_key
+        now = utcnow()
+        values = {"id": job_id, "client_id": client_id, "service": context["definition"],
+                  "context": context, "max_attempts": max_attempts,
+                  "created_at": now, "updated_at": now, "idempotency_key": idempotency_key}
         values["request_hash"] = digest = fingerprint(context)
         c = jobs.c
         mine = and_(c.client_id == client_id, c.idempotency_key == idempotency_key)

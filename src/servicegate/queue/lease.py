@@ -44,11 +44,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
+from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.id_lists import among
 
 PENDING = "pending"
 DONE = "succeeded"
 FAILED = "failed"
+# What a new item starts with, in this order after the caller's columns (see `inserter`).
+_NEW = ("status", "run_at", "lease_token", "attempts")
 
 
 def queue_columns() -> list[Column[Any]]:
@@ -124,6 +127,17 @@ class LeaseQueue:
         values = [{"status": PENDING, "run_at": when, "attempts": 0, "lease_token": None, **r}
                   for r in rows]
         await conn.execute(self.table.insert(), values)
+
+    def inserter(self, columns: Sequence[str]) -> BulkInsert:
+        """A compiled insert of `columns`, then the queue's own, for `enqueue_rows`."""
+        return BulkInsert(self.engine.dialect, self.table, (*columns, *_NEW))
+
+    async def enqueue_rows(self, conn: AsyncConnection, insert: BulkInsert,
+                           rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
+        """`enqueue` for hot paths: each row a tuple of the inserter's `columns`, already in the
+        driver's form (`insert.bind`); the queue's columns are appended (pending, due `run_at`)."""
+        new = (PENDING, insert.bind("run_at", run_at), None, 0)
+        await insert.execute(conn, [(*row, *new) for row in rows])
 
     # -- consuming -------------------------------------------------------------------------
     async def claim(self, limit: int, lease: float, *, now: datetime | None = None,

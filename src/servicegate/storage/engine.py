@@ -20,9 +20,10 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _json_dumps(value: Any) -> str:
-    """JSON columns are encoded with orjson (several times faster than the stdlib encoder on the
-    hot paths that store documents: job submissions, events)."""
+def json_text(value: Any) -> str:
+    """A JSON column's value as its type sends it to the driver. JSON columns are encoded with
+    orjson (several times faster than the stdlib encoder on the hot paths that store
+    documents: job submissions, events)."""
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
@@ -35,14 +36,14 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     parsed = async_url(url)
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_dir(parsed)
-        engine = create_async_engine(parsed, echo=echo, json_serializer=_json_dumps,
+        engine = create_async_engine(parsed, echo=echo, json_serializer=json_text,
                                      json_deserializer=_json_loads)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         parsed,
         echo=echo,
-        json_serializer=_json_dumps,
+        json_serializer=json_text,
         json_deserializer=_json_loads,
         pool_size=pool_size,
         max_overflow=pool_size,

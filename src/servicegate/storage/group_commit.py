@@ -42,8 +42,10 @@ class GroupCommit(Generic[T, R]):
         if len(self._writers) < self.max_writers:
             writer = asyncio.create_task(self._drain())
             self._writers.add(writer)
-            writer.add_done_callback(self._writers.discard)
-        return await asyncio.shield(done)  # a caller going away does not cancel the others'
+            writer.add_done_callback(self._writers.discard)  # cancelled before it ran
+        # Each caller has its own future: one going away cancels only its own (its item is still
+        # written; the writer skips futures already done).
+        return await done
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
         total, n = 0, 0
@@ -57,16 +59,22 @@ class GroupCommit(Generic[T, R]):
         return batch
 
     async def _drain(self) -> None:
-        while self._waiting:
-            batch = self._take()
-            try:
-                outcomes = await self.write([item for item, _ in batch])
-            except Exception as exc:
-                outcomes = [exc] * len(batch)
-            for (_, done), outcome in zip(batch, outcomes, strict=True):
-                if done.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    done.set_exception(outcome)
-                else:
-                    done.set_result(outcome)
+        try:
+            while self._waiting:
+                batch = self._take()
+                try:
+                    outcomes = await self.write([item for item, _ in batch])
+                except Exception as exc:
+                    outcomes = [exc] * len(batch)
+                for (_, done), outcome in zip(batch, outcomes, strict=True):
+                    if done.done():
+                        continue
+                    if isinstance(outcome, BaseException):
+                        done.set_exception(outcome)
+                    else:
+                        done.set_result(outcome)
+        finally:
+            # Give the slot back now, not in the task's done callback: callers woken by the
+            # last group run first and submit again; they would find every slot taken by
+            # writers that have finished, and wait forever.
+            self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]

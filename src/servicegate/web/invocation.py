@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from base64 import b64encode
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -94,10 +96,8 @@ def _may_have_body(request: Request) -> bool:
     return False
 
 
-def build_context(request: Request, definition: CompiledDefinition, via: Via,
-                  principal: Principal | None, segments: list[str],
-                  query: list[tuple[str, str]], raw: bytes, body: Any,
-                  form: dict[str, str] | None) -> InvocationContext:
+def _captured(request: Request, definition: CompiledDefinition) -> tuple[dict[str, str], str | None]:
+    """The request headers the definition captures, and the content type."""
     wanted = definition.captured_header_bytes
     headers: dict[str, str] = {}
     content_type = None
@@ -110,6 +110,14 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
                 content_type = value
         elif raw_name == b"content-type":
             content_type = raw_value.decode("latin-1")
+    return headers, content_type
+
+
+def build_context(request: Request, definition: CompiledDefinition, via: Via,
+                  principal: Principal | None, segments: list[str],
+                  query: list[tuple[str, str]], raw: bytes, body: Any,
+                  form: dict[str, str] | None) -> InvocationContext:
+    headers, content_type = _captured(request, definition)
     return InvocationContext(
         definition=definition.name,
         via=via,
@@ -124,3 +132,26 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
         principal=principal.as_context() if principal else None,
         request_id=request.scope.get("state", {}).get("request_id", ""),
     )
+
+
+def stored_context(request: Request, definition: CompiledDefinition, principal: Principal,
+                   segments: list[str], query: list[tuple[str, str]], raw: bytes,
+                   body: Any) -> dict[str, Any]:
+    """`build_context(...).to_json()` for a `/services` call, without the InvocationContext in
+    between: what an asynchronous submission stores (`InvocationContext.from_json` reads it)."""
+    headers, content_type = _captured(request, definition)
+    return {
+        "definition": definition.name,
+        "via": "services",
+        "method": request.scope["method"],
+        "segments": segments,
+        "query": query,  # pairs: JSON arrays, as `to_json` writes them
+        "headers": headers,
+        "body": body,
+        "raw_body": b64encode(raw).decode("ascii") if raw else "",
+        "content_type": content_type,
+        "form": None,
+        "principal": principal.as_context(),
+        "request_id": request.scope.get("state", {}).get("request_id", ""),
+        "received_at": time.time(),
+    }
