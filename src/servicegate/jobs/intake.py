@@ -1,17 +1,24 @@
 """Group commit for job submissions (see `storage/group_commit.py`): concurrent submissions
 share one transaction; each caller returns only after its row is committed.
 
-A submission is a tuple of `COLUMNS` but the timestamps (the context already serialised):
-the rows of a group are sent as one executemany (`LeaseQueue.enqueue_rows`), stamped with the
-time of their transaction."""
+A submission is a tuple of `COLUMNS` (the context already serialised). The rows of a group are
+sent as one executemany, stamped with the time of their transaction
+(`LeaseQueue.enqueue_committed`); a writer keeps its connection for the groups it writes back
+to back, so the pool's checkout (a ping on PostgreSQL) is paid once per busy spell, not per
+group."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from collections.abc import AsyncIterator
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicegate.clock import utcnow
 from servicegate.queue import LeaseQueue
-from servicegate.storage.group_commit import GroupCommit, default_writers
+from servicegate.storage.group_commit import GroupCommit, Writer, default_writers
 
 MAX_BATCH = 500
 COLUMNS = ("id", "client_id", "service", "context", "max_attempts")
@@ -24,16 +31,21 @@ class Intake:
         self.queue = queue
         self._insert = queue.inserter((*COLUMNS, "created_at", "updated_at"))
         self._group: GroupCommit[NewJob, None] = GroupCommit(
-            self._write, writers=writers or default_writers(queue.engine), max_weight=max_batch)
+            session=self._session, writers=writers or default_writers(queue.engine),
+            max_weight=max_batch)
 
     async def add(self, job: NewJob) -> None:
         """Store one job; returns once it is committed (raises what the commit raised)."""
         await self._group.submit(job)
 
-    async def _write(self, jobs: list[NewJob]) -> list[Any]:
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[Writer[NewJob, None]]:
+        async with self.queue.engine.connect() as conn:
+            yield functools.partial(self._write, conn)
+
+    async def _write(self, conn: AsyncConnection, jobs: list[NewJob]) -> list[Any]:
         now = utcnow()
         stamp = self._insert.bind("created_at", now)
-        async with self.queue.transaction() as conn:
-            await self.queue.enqueue_rows(conn, self._insert, [(*j, stamp, stamp) for j in jobs],
-                                          run_at=now)
+        await self.queue.enqueue_committed(conn, self._insert,
+                                           [(*j, stamp, stamp) for j in jobs], run_at=now)
         return [None] * len(jobs)

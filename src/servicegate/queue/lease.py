@@ -111,11 +111,13 @@ class LeaseQueue:
         then returns without waiting for the WAL flush (`synchronous_commit = off`: a crash of
         the database server may lose the last few hundred milliseconds of such commits; a
         crash of the gateway loses nothing). Never for accepting work."""
-        lock = self._turns or contextlib.nullcontext()
-        async with lock, self.engine.begin() as conn:
+        async with self._turn(), self.engine.begin() as conn:
             if relaxed and self.dialect == "postgresql":
                 await conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
             yield conn
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._turns or contextlib.nullcontext()
 
     # -- producing -------------------------------------------------------------------------
     async def enqueue(self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]],
@@ -136,8 +138,20 @@ class LeaseQueue:
                            rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
         """`enqueue` for hot paths: each row a tuple of the inserter's `columns`, already in the
         driver's form (`insert.bind`); the queue's columns are appended (pending, due `run_at`)."""
+        await insert.execute(conn, self._new_rows(insert, rows, run_at))
+
+    async def enqueue_committed(self, conn: AsyncConnection, insert: BulkInsert,
+                                rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
+        """`enqueue_rows` in a transaction of its own on `conn` (a connection with none open,
+        from `engine.connect()`): committed when this returns."""
+        async with self._turn():
+            await insert.execute_committed(conn, self._new_rows(insert, rows, run_at))
+
+    @staticmethod
+    def _new_rows(insert: BulkInsert, rows: Sequence[tuple[Any, ...]],
+                  run_at: datetime) -> list[tuple[Any, ...]]:
         new = (PENDING, insert.bind("run_at", run_at), None, 0)
-        await insert.execute(conn, [(*row, *new) for row in rows])
+        return [(*row, *new) for row in rows]
 
     # -- consuming -------------------------------------------------------------------------
     async def claim(self, limit: int, lease: float, *, now: datetime | None = None,

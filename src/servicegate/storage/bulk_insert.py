@@ -6,12 +6,13 @@ row is a tuple the driver takes as it is. This skips the per-row work of a Core 
 (building a parameter dict, then a processed copy of it, for every row), so values must already
 be in the driver's form: `bind()` gives that form for a column (e.g. SQLite's text timestamps);
 JSON columns take the document already serialised (a `str`, as the JSON type would send it).
-The statement runs on the caller's connection, in its transaction.
+`execute` runs in the caller's transaction; `execute_committed` in one of its own.
 
-On SQLite the rows go straight to aiosqlite's `executemany`: one call into its thread, where
-SQLAlchemy's cursor makes three (open, executemany, close), and every call costs a thread
-switch. The transaction stays SQLAlchemy's: pysqlite opens it implicitly on the first insert,
-and the caller's `begin()` block commits or rolls it back.
+Both go to the driver's own `executemany` where that saves round trips. aiosqlite: one call into
+its thread, where SQLAlchemy's cursor makes three (open, executemany, close), every call a
+thread switch; pysqlite opens the transaction implicitly on the first insert. asyncpg (only
+`execute_committed`): one round trip, the driver's executemany being atomic on its own, where a
+SQLAlchemy transaction adds BEGIN and COMMIT round trips.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class BulkInsert:
         self.sql = str(compiled)
         self._processors = {n: table.c[n].type._cached_bind_processor(dialect)
                             for n in self.columns}
-        self._direct = dialect.driver == "aiosqlite"
+        self._driver = dialect.driver
 
     def bind(self, column: str, value: Any) -> Any:
         """`value` as the driver takes it for `column` (compute once, use in many rows)."""
@@ -49,10 +50,33 @@ class BulkInsert:
         return value if process is None or value is None else process(value)
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert in the caller's transaction (its `begin()` block commits or rolls back)."""
         if not rows:
             return
-        if self._direct:
+        if self._driver == "aiosqlite":
             raw = await conn.get_raw_connection()
             await raw.driver_connection.executemany(self.sql, rows)
         else:
             await conn.exec_driver_sql(self.sql, list(rows))
+
+    async def execute_committed(self, conn: AsyncConnection,
+                                rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert in a transaction of its own, committed when this returns (all rows or none).
+        `conn` must have no transaction open (`engine.connect()`, nothing executed yet)."""
+        if not rows:
+            return
+        if conn.in_transaction():
+            raise RuntimeError("execute_committed needs a connection without a transaction")
+        driver = (await conn.get_raw_connection()).driver_connection
+        if self._driver == "asyncpg":
+            await driver.executemany(self.sql, rows)
+        elif self._driver == "aiosqlite":
+            try:
+                await driver.executemany(self.sql, rows)
+                await driver.commit()
+            except BaseException:
+                await driver.rollback()
+                raise
+        else:
+            async with conn.begin():
+                await self.execute(conn, rows)
