@@ -1,9 +1,11 @@
 """Rows sent as tuples (`LeaseQueue.enqueue_rows`, job intake) are stored as the Core insert of
 `enqueue` stores them, inside the caller's transaction, on both backends."""
 
+import sqlite3
 from datetime import timedelta
 
 import pytest
+from asyncpg.exceptions import UniqueViolationError
 from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
 
 from servicegate.clock import as_utc, utcnow
@@ -70,3 +72,22 @@ async def test_a_rolled_back_transaction_stores_none_of_them(queue):
 def test_unknown_columns_are_refused(engine):
     with pytest.raises(ValueError, match="no column nope"):
         BulkInsert(engine.dialect, items, ("id", "nope"))
+
+
+async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue):
+    insert = queue.inserter(("id", "doc", "made_at"))
+    now = utcnow()
+    async with queue.engine.connect() as conn:
+        with pytest.raises((sqlite3.IntegrityError, UniqueViolationError)):  # the driver's own
+            await queue.enqueue_committed(conn, insert, [("same", json_text(DOC), None),
+                                                         ("same", json_text(DOC), None)],
+                                          run_at=now)
+        assert await rows(queue) == {}
+        await queue.enqueue_committed(conn, insert, [("a", json_text(DOC), None)], run_at=now)
+        assert list(await rows(queue)) == ["a"]  # committed: visible to other connections
+        await queue.enqueue_committed(conn, insert, [("b", json_text(DOC), None)], run_at=now)
+    assert sorted(await rows(queue)) == ["a", "b"]
+    async with queue.engine.begin() as conn:
+        with pytest.raises(RuntimeError, match="without a transaction"):
+            await insert.execute_committed(conn, [("c", json_text(DOC), None, PENDING, None,
+                                                   None, 0)])
