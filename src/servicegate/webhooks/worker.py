@@ -12,12 +12,13 @@ from typing import Any
 
 import aiohttp
 import structlog
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.config import WebhooksConfig
 from servicegate.queue import Claim, LeaseQueue
+from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.id_lists import among
 from servicegate.storage.schema import delivery_attempts, events, webhooks
 from servicegate.webhooks import metrics, signing
@@ -27,6 +28,8 @@ from servicegate.webhooks.store import ACTIVE, CANCELLED, DISABLED, HELD, Webhoo
 
 log = structlog.get_logger("servicegate.webhooks.worker")
 CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
+ATTEMPT_COLUMNS = ("delivery_id", "attempt", "started_at", "status_code", "duration_ms",
+                   "response_body", "error")
 FLUSH_EVERY = 0.04
 FLUSH_MAX = 500
 FLUSH_TRIES = 3
@@ -35,7 +38,7 @@ FLUSH_TRIES = 3
 @dataclass(slots=True)
 class _Settled:
     outcome: dict[str, Any]
-    attempt: dict[str, Any] | None = None
+    attempt: tuple[Any, ...] | None = None  # a delivery_attempts row in ATTEMPT_COLUMNS order
     webhook_id: str | None = None
     verdict: str | None = None  # "ok", "final" (failed for good), "gone" (410)
     metric: str = "retry"
@@ -58,6 +61,10 @@ class DeliveryWorker:
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
     _flush_failures: int = 0
+    _attempts: BulkInsert = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._attempts = BulkInsert(self.engine.dialect, delivery_attempts, ATTEMPT_COLUMNS)
 
     def notify(self) -> None:
         self.wake.set()
@@ -177,9 +184,9 @@ class DeliveryWorker:
 
     def outcome(self, token: str, row: Any, hook: WebhookRecord, result: AttemptResult) -> _Settled:
         now = self._tick()
-        attempt = {"delivery_id": row.id, "attempt": row.attempts, "started_at": result.started_at,
-                   "status_code": result.status_code, "duration_ms": round(result.duration * 1000, 3),
-                   "response_body": result.response_body, "error": result.error}
+        attempt = (row.id, row.attempts, self._attempts.bind("started_at", result.started_at),
+                   result.status_code, round(result.duration * 1000, 3), result.response_body,
+                   result.error)
         common = {"last_status_code": result.status_code, "last_error": result.error,
                   "updated_at": now}
         if result.ok:
@@ -225,9 +232,7 @@ class DeliveryWorker:
         try:
             async with self.queue.transaction(relaxed=True) as conn:  # lost: sent again
                 await self.queue.settle(conn, [s.outcome for s in batch])
-                attempts = [s.attempt for s in batch if s.attempt]
-                if attempts:
-                    await conn.execute(insert(delivery_attempts), attempts)
+                await self._attempts.execute(conn, [s.attempt for s in batch if s.attempt])
                 await self._health(conn, batch)
         except Exception as exc:
             self._flush_failures += 1
