@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicegate.web import metrics
+from servicegate.web import headermap, metrics
 from servicegate.web.limits import limited_receive
 from servicegate.web.problems import MEDIA_TYPE, problem_body
 from servicegate.web.responses import dumps
@@ -55,24 +55,29 @@ class GatewayMiddleware:
         started = time.perf_counter()
         request_id = None
         content_length = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                if _SAFE_ID.match(value):
-                    request_id = value.decode("ascii")
-            elif name == b"content-length":
-                content_length = value
+        by_name = headermap.build(scope)
+        if by_name is not None:
+            content_length = by_name.get(b"content-length")
+            value = by_name.get(b"x-request-id")
+            if value is not None and _SAFE_ID.match(value):
+                request_id = value.decode("ascii")
+        else:  # a header name repeats: the last valid value of each counts
+            for name, value in scope["headers"]:
+                if name == b"x-request-id":
+                    if _SAFE_ID.match(value):
+                        request_id = value.decode("ascii")
+                elif name == b"content-length":
+                    content_length = value
         if request_id is None:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
         scope.setdefault("state", {})["request_id"] = request_id
         scope["starlette.exception_handlers"] = self.starlette_handlers
         rid_header = (b"x-request-id", request_id.encode("ascii"))
-        status_holder = [500]
-        started_response = [False]
+        status_holder = [0]  # the answer's status once its start was sent
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                started_response[0] = True
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
@@ -82,7 +87,7 @@ class GatewayMiddleware:
             try:
                 await self.app(scope, limited_receive(receive, self.max_body_bytes), send_with_id)
             except Exception as exc:
-                if started_response[0]:
+                if status_holder[0]:
                     raise
                 handler = self._handler(exc)
                 if handler is None:
@@ -93,10 +98,11 @@ class GatewayMiddleware:
                     exc.__traceback__ = None  # reused exception instances keep no tracebacks
 
         elapsed = time.perf_counter() - started
+        status = status_holder[0] or 500
         route = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
         if self.metrics_on:
-            metrics.observe(template, scope["method"], status_holder[0], elapsed)
+            metrics.observe(template, scope["method"], status, elapsed)
         if self.access_log_on:
             access_log.info(
                 "request",
@@ -104,7 +110,7 @@ class GatewayMiddleware:
                 method=scope["method"],
                 path=scope["path"],
                 route=template,
-                status=status_holder[0],
+                status=status,
                 ms=round(elapsed * 1000, 3),
             )
 
