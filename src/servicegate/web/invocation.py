@@ -127,17 +127,9 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
                     content_type = value
             elif raw_name == b"content-type":
                 content_type = raw_value.decode("latin-1")
+    # positional (the fields' order): keywords cost as much again here
     return InvocationContext(
-        definition=definition.name,
-        via=via,
-        method=request.method,
-        segments=segments,
-        query=query,
-        headers=headers,
-        body=body,
-        raw_body=raw,
-        content_type=content_type,
-        form=form,
-        principal=principal.as_context() if principal else None,
-        request_id=scope.get("state", {}).get("request_id", ""),
+        definition.name, via, scope["method"], segments, query, headers, body, raw,
+        content_type, form, principal.as_context() if principal else None,
+        scope.get("state", {}).get("request_id", ""),
     )

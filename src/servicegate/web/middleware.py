@@ -5,8 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 
 import structlog
 from starlette.requests import Request
@@ -52,27 +52,31 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        request_id = None
-        content_length = None
-        by_name = headermap.build(scope)
-        if by_name is not None:
+        started = perf_counter()
+        pairs = scope["headers"]
+        by_name: dict[bytes, bytes] | None = dict(pairs)  # made once: see web/headermap.py
+        if len(by_name) == len(pairs):  # type: ignore[arg-type]
             content_length = by_name.get(b"content-length")
-            value = by_name.get(b"x-request-id")
-            if value is not None and _SAFE_ID.match(value):
-                request_id = value.decode("ascii")
+            raw_id = by_name.get(b"x-request-id")
+            if raw_id is not None and not _SAFE_ID.match(raw_id):
+                raw_id = None
         else:  # a header name repeats: the last valid value of each counts
-            for name, value in scope["headers"]:
+            by_name = raw_id = content_length = None
+            for name, value in pairs:
                 if name == b"x-request-id":
                     if _SAFE_ID.match(value):
-                        request_id = value.decode("ascii")
+                        raw_id = value
                 elif name == b"content-length":
                     content_length = value
-        if request_id is None:
+        scope[headermap.KEY] = by_name
+        if raw_id is None:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+            raw_id = request_id.encode("ascii")
+        else:
+            request_id = raw_id.decode("ascii")
         scope.setdefault("state", {})["request_id"] = request_id
         scope["starlette.exception_handlers"] = self.starlette_handlers
-        rid_header = (b"x-request-id", request_id.encode("ascii"))
+        rid_header = (b"x-request-id", raw_id)
         status_holder = [0]  # the answer's status once its start was sent
 
         async def send_with_id(message: Message) -> None:
@@ -97,7 +101,7 @@ class GatewayMiddleware:
                     await response(scope, receive, send_with_id)
                     exc.__traceback__ = None  # reused exception instances keep no tracebacks
 
-        elapsed = time.perf_counter() - started
+        elapsed = perf_counter() - started
         status = status_holder[0] or 500
         route = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
