@@ -4,7 +4,9 @@ ASGI gives headers as a list of (lowercase name, value) byte pairs; several step
 path (request id, body length, credentials, the invocation context) each looked for a few
 names in it. `dict(pairs)` is built in C in one go and each look-up is then one hash probe.
 When a name repeats, the map is None and callers walk the list as before (first value,
-values joined, ... whatever each one's rule is).
+values joined, ... whatever each one's rule is). GatewayMiddleware makes the map (inline: it
+is on every request's path); `header_map` makes it for a request that did not pass there.
+Nothing may change `scope["headers"]` after that.
 """
 
 from __future__ import annotations
