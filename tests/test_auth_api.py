@@ -217,3 +217,35 @@ async def test_api_key_outcomes_are_cached_principal_and_refusal_alike(gateway):
     for _ in range(2):
         with pytest.raises(Unauthenticated, match="invalid API key"):
             await auth.authenticate(creds["api_key"] + "x", None)
+
+
+async def test_api_key_hashed_once_and_held_no_longer_than_the_cache_ttl(gateway, monkeypatch):
+    import asyncio
+
+    from servicegate.auth import credentials
+
+    creds = await gateway.new_client("cached", "services")
+    keys = gateway.runtime.authenticator._keys
+    monkeypatch.setattr(keys, "ttl", 0.2)
+    digests = []
+    real_digest = credentials.key_digest
+    monkeypatch.setattr(credentials, "key_digest",
+                        lambda key: digests.append(key) or real_digest(key))
+    for _ in range(3):
+        r = await gateway.client.get("/services/ping", headers={"X-API-Key": creds["api_key"]})
+        assert r.status_code == 200
+    assert digests == [creds["api_key"]]  # computed on the miss only
+    assert len(keys) == 1
+    await asyncio.sleep(0.4)
+    assert len(keys) == 0  # the presented key was dropped when its entry expired
+    r = await gateway.client.get("/services/ping", headers={"X-API-Key": creds["api_key"]})
+    assert r.status_code == 200 and len(digests) == 2
+
+
+async def test_repeated_credential_headers_use_the_first_value(gateway):
+    good = (await gateway.new_client("first", "services"))["api_key"]
+    headers = [("X-API-Key", good), ("X-API-Key", "sgk_unknown")]
+    r = await gateway.client.get("/services/ping", headers=headers)
+    assert r.status_code == 200
+    r = await gateway.client.get("/services/ping", headers=list(reversed(headers)))
+    assert_problem(r, 401)

@@ -43,6 +43,22 @@ async def test_forwards_subpath_query_body_and_request_id(dgw, upstream):
     assert r.headers["x-request-id"] == "req-123"
 
 
+async def test_repeated_forwarded_header_is_joined_and_others_still_found(dgw, upstream):
+    # A repeated header name takes the list walk (no header map): values joined in order.
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/{{{{ subpath }}}}", """
+  headers:
+    forward: [X-Tenant]
+"""))
+    r = await dgw.client.get("/services/proxy/x", headers=[
+        ("X-API-Key", dgw.key), ("X-Tenant", "t1"), ("Accept", "application/json"),
+        ("X-Tenant", "t2"), ("X-Request-Id", "bad id!"), ("X-Request-Id", "req-2")])
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.headers["X-Tenant"] == "t1, t2"
+    assert got.headers["Accept"] == "application/json"
+    assert got.headers["X-Request-Id"] == "req-2" == r.headers["x-request-id"]
+
+
 async def test_upstream_cookies_reach_the_caller_and_are_never_replayed(dgw, upstream):
     # One shared outbound session serves every caller: it must not keep a cookie jar,
     # or one caller's upstream session would be sent along with the next caller's request.

@@ -32,6 +32,7 @@ from servicegate.api import (
 )
 from servicegate.config import Settings, load_settings
 from servicegate.runtime import Runtime
+from servicegate.web import metrics as request_metrics
 from servicegate.web.errors import HANDLERS
 from servicegate.web.middleware import GatewayMiddleware
 from servicegate.web.routing import Route
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         try:
             yield {}
         finally:
+            request_metrics.flush()  # multiprocess mode: what this worker counted last
             if runtime is None:
                 await rt.stop()
             log.info("stopped")

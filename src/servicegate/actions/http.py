@@ -162,17 +162,21 @@ class HttpAction(Action):
                 raise action_problem(400, f"definition {self.definition!r} refused the upstream "
                                      f"URL: {exc}", self.definition) from None
         method = self.method or ctx.method
-        headers = CIMultiDict[str]()
-        for name in self.forward:
-            value = ctx.headers.get(name)
-            if value is not None:
-                headers[name] = value
+        headers: CIMultiDict[str] = CIMultiDict()  # (no `CIMultiDict[str]()`: an alias per call)
+        if ctx.headers:  # only allow-listed headers were captured; usually none came
+            for name in self.forward:
+                value = ctx.headers.get(name)
+                if value is not None:
+                    headers[name] = value
         if self.set_headers:
             headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
         if ctx.request_id:
             headers["X-Request-Id"] = ctx.request_id
-        params = self._params(invocation)
-        data = self._body(invocation, headers)
+        query = self.query
+        params = ((ctx.query or None) if query == "passthrough"
+                  else None if query == "none" else self._params(invocation))
+        data = (ctx.raw_body or None) if self.body == "passthrough" else self._body(invocation,
+                                                                                     headers)
         if self.retry is None or method not in IDEMPOTENT:  # one attempt: one frame less
             try:
                 result = await self._attempt(invocation.runtime.http, method, url, headers,
@@ -186,11 +190,8 @@ class HttpAction(Action):
             return result
         return self._mapped(result, invocation.variables)
 
-    def _params(self, invocation: Invocation) -> list[tuple[str, str]] | None:
-        if self.query == "none":
-            return None
-        if self.query == "passthrough":
-            return list(invocation.context.query) or None
+    def _params(self, invocation: Invocation) -> list[tuple[str, str]]:
+        """The query mapping rendered (`passthrough` and `none` are handled in `run`)."""
         assert isinstance(self.query, Value)
         rendered = self.query.render(invocation.variables)
         if not isinstance(rendered, dict):
@@ -204,12 +205,10 @@ class HttpAction(Action):
         return params
 
     def _body(self, invocation: Invocation, headers: CIMultiDict[str]) -> bytes | None:
+        """`none` or the body mapping rendered (`passthrough` is handled in `run`)."""
         if self.body == "none":
             headers.popall("content-type", None)
             return None
-        if self.body == "passthrough":
-            raw = invocation.context.raw_body
-            return raw or None
         assert isinstance(self.body, Value)
         headers["Content-Type"] = "application/json"
         return orjson.dumps(self.body.render(invocation.variables))
@@ -246,6 +245,7 @@ class HttpAction(Action):
         try:
             async with session.request(method, url, headers=headers, params=params, data=data,
                                        timeout=self.timeout, allow_redirects=False) as resp:
+                passed = passed_back(resp.raw_headers)
                 length = resp.content_length
                 if length is not None:
                     if length > self.max_bytes:
@@ -254,8 +254,8 @@ class HttpAction(Action):
                     raw = await resp.read()
                 else:
                     raw = await self._read_capped(resp)
-                result = ActionResult(resp.status, passed_back(resp.raw_headers), raw=raw,
-                                      media_type=resp.headers.get("Content-Type"))
+                result = ActionResult(resp.status, passed, None, raw,
+                                      resp.headers.get("Content-Type"))
         except TimeoutError:
             raise UpstreamFailed("timeout", f"upstream did not answer within "
                                  f"{self.timeout_seconds:g}s") from None

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from servicegate.auth.scopes import ADMIN
 from servicegate.runtime import runtime_of
+from servicegate.web import metrics as request_metrics
 from servicegate.web.guard import authorize
 from servicegate.web.routing import Route
 
@@ -31,6 +32,7 @@ def _registry() -> CollectorRegistry:
 async def metrics(request: Request) -> Response:
     if runtime_of(request).settings.metrics.require_admin:
         await authorize(request, ADMIN)
+    request_metrics.flush()  # this process's tallies of the hot path (see web/metrics.py)
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from servicegate.actions.invoke import invoke
 from servicegate.auth.principal import Principal
+from servicegate.auth.scopes import SERVICES
 from servicegate.definitions.compiled import CompiledDefinition
 from servicegate.definitions.models import RESERVED_NAMES
 from servicegate.jobs.store import IdempotencyMismatch
@@ -29,6 +30,7 @@ from servicegate.web.guard import authenticate, require_scopes
 from servicegate.web.invocation import (
     async_flag,
     build_context,
+    may_have_body,
     query_pairs,
     read_body,
     stored_context,
@@ -48,8 +50,8 @@ def routes(base_path: str = "") -> list[Route]:
 
     async def service(request: Request) -> Response:
         runtime = runtime_of(request)
-        principal = await authenticate(request)
-        name = request.path_params["name"]
+        principal = await authenticate(request, runtime)
+        name = request.scope["path_params"]["name"]
         definition = runtime.definitions.get(name)
         if definition is None or "services" not in definition.expose:
             raise ProblemError(404, f"no service definition named {name!r}")
@@ -90,7 +92,7 @@ class ServicesDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in self.methods:
-            path = get_route_path(scope)
+            path = get_route_path(scope) if scope.get("root_path") else scope["path"]
             if path.startswith(self.prefix) and self.delegated is not None:
                 name, slash, subpath = path[len(self.prefix):].partition("/")
                 if name and name not in self.delegated:
@@ -126,23 +128,35 @@ def _fixed_names(earlier: list[BaseRoute], prefix: str) -> frozenset[str] | None
 async def _invoke(request: Request, runtime: Runtime, definition: CompiledDefinition,
                   principal: Principal, depth: int) -> Response:
     """Everything after the definition is known (counted per definition by the caller)."""
-    require_scopes(principal, *definition.service_scopes)
-    check_method(definition, request.method)
-    query = query_pairs(request)
+    scope = request.scope
+    held = principal.scopes
+    # the common case in one step: `services` or `services:<name>`, and the other scopes held
+    if not ((SERVICES in held or definition.service_scopes[0] in held)
+            and held.issuperset(definition.scopes)):
+        require_scopes(principal, *definition.service_scopes)
+    method = scope["method"]
+    if method not in definition.methods:
+        check_method(definition, method)
+    query = query_pairs(request) if scope.get("query_string") else []
     run_async = False
-    if query or definition.async_mode == "always":
+    async_mode = definition.async_mode
+    if query or async_mode == "always":
         run_async, query = async_flag(query)
-        if run_async and definition.async_mode == "forbidden":
+        if run_async and async_mode == "forbidden":
             raise ProblemError(400, f"definition {definition.name!r} does not allow asynchronous "
                                "invocation", definition=definition.name)
-    deferred = bool(run_async) or definition.async_mode == "always"
+    deferred = bool(run_async) or async_mode == "always"
     key = idempotency_key(request) if deferred else None
-    limit_headers = rate_limit(definition, principal.client_id)
+    limit_headers = ({} if definition.limiter is None
+                     else rate_limit(definition, principal.client_id))
     # `/services/{name}` (no sub-path parameter) has no raw segments after the name either:
     # decoding can only add slashes, never remove them.
-    segments = subpath_segments(request, depth) if "subpath" in request.path_params else []
-    raw, body, _ = await read_body(request, definition, any_type=False)
-    check_input(definition, body)
+    segments = subpath_segments(request, depth) if "subpath" in scope["path_params"] else []
+    raw, body = b"", None
+    if may_have_body(request):
+        raw, body, _ = await read_body(request, definition, any_type=False)
+    if definition.validator is not None:
+        check_input(definition, body)
     if deferred:
         stored = stored_context(request, definition, principal, segments, query, raw, body)
         return await _submit(request, runtime, stored, principal, key, limit_headers)

@@ -2,10 +2,17 @@
 
 Lookups are cached for `[auth] cache_ttl` (default 5 s). Disabling a client or revoking a key
 clears this node's cache at once; other nodes see it when their entries expire.
+
+API key outcomes are cached by the presented key itself, so its SHA-256 digest is computed
+only on a miss (the database is looked up by digest, compared in constant time there). A
+dict look-up by string compares only after the (process-keyed) hashes match, so it tells an
+attacker nothing about valid keys; and a presented key is held no longer than `cache_ttl`:
+a timer drops it when its entry expires.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 
@@ -69,6 +76,12 @@ class Authenticator:
         self._clients.clear()
         self._tokens.clear()
 
+    def cached_key(self, api_key: str) -> Principal | None:
+        """The principal of an API key whose success is cached (the usual case), without a
+        coroutine; None: ask `authenticate`."""
+        entry = self._keys.get(api_key, None)
+        return entry if entry.__class__ is Principal else None  # type: ignore[return-value]
+
     async def authenticate(
         self, api_key: str | None, authorization: str | None
     ) -> Principal:
@@ -87,13 +100,15 @@ class Authenticator:
     async def _by_api_key(self, api_key: str) -> Principal:
         if len(api_key) > 200:
             raise Unauthenticated("invalid API key")
-        digest = credentials.key_digest(api_key)
         # The cache holds the (immutable) principal, or why the key is refused: a hit builds
-        # nothing.
-        entry = self._keys.get(digest, _MISSING)
+        # nothing and hashes nothing.
+        entry = self._keys.get(api_key, _MISSING)
         if entry is _MISSING:
-            entry = _key_outcome(await self.store.by_key_digest(digest))
-            self._keys.set(digest, entry)
+            entry = _key_outcome(await self.store.by_key_digest(credentials.key_digest(api_key)))
+            self._keys.set(api_key, entry)
+            # Expired entries are otherwise dropped only when read again: drop the key then.
+            # (A newer entry for the same key dropped early is just one more miss.)
+            asyncio.get_running_loop().call_later(self._keys.ttl, self._keys.discard, api_key)
         if isinstance(entry, Principal):
             return entry
         raise Unauthenticated(entry)

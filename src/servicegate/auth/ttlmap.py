@@ -36,6 +36,9 @@ class TTLMap(Generic[K, V]):
                 data.pop(old, None)
         data[key] = (value, time.monotonic() + (self.ttl if ttl is None else ttl))
 
+    def discard(self, key: K) -> None:
+        self._data.pop(key, None)
+
     def clear(self) -> None:
         self._data.clear()
 

@@ -36,12 +36,10 @@ class CompiledDefinition:
     captured_header_bytes: frozenset[bytes]
     env_names: tuple[str, ...]
     timeout: float
+    #: `async`: always, allowed or forbidden (a field: read on every request)
+    async_mode: str = "allowed"
     source: Path | None = None
     line: int | None = None
-
-    @property
-    def async_mode(self) -> str:
-        return self.spec.async_
 
     @property
     def auth_mode(self) -> str:
@@ -95,6 +93,7 @@ def compile_definition(spec: Definition, settings: Settings, source: Path | None
         captured_header_bytes=frozenset(h.encode("latin-1") for h in captured),
         env_names=tuple(spec.context.env),
         timeout=spec.timeout,
+        async_mode=spec.async_,
         source=source,
         line=line,
     )

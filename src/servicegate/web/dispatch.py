@@ -4,28 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import Counter
 from starlette.responses import Response
 
 from servicegate.actions.base import ActionResult
 from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.web.metrics import count_definition
 from servicegate.web.problems import ProblemError
 from servicegate.web.responses import EMPTY_OBJECT, dumps
 
 _NO_BODY = frozenset({204, 304})
 
-INVOCATIONS = Counter("servicegate_definition_requests_total",
-                      "Requests that reached a service definition, by answer status",
-                      ["definition", "via", "status"])
-_counters: dict[tuple[str, str, int], Any] = {}
-
-
-def count(definition: str, via: str, status: int) -> None:
-    key = (definition, via, status)
-    child = _counters.get(key)
-    if child is None:
-        child = _counters[key] = INVOCATIONS.labels(definition, via, str(status))
-    child.inc()
+count = count_definition  # requests answered per definition (see web/metrics.py)
 
 
 def check_method(definition: CompiledDefinition, method: str) -> None:
@@ -99,11 +88,13 @@ class RawResponse(Response):
     """
 
     def __init__(self, body: bytes, status: int, headers: dict[str, str], media_type: str) -> None:
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-        for name, _ in raw:
-            if name == b"content-length" or name == b"content-type":
-                super().__init__(body, status, headers, media_type)
-                return
+        raw: list[tuple[bytes, bytes]] = []
+        if headers:
+            raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+            for name, _ in raw:
+                if name == b"content-length" or name == b"content-type":
+                    super().__init__(body, status, headers, media_type)
+                    return
         self.status_code = status
         self.background = None
         self.body = body
@@ -113,3 +104,4 @@ class RawResponse(Response):
         raw.append((b"content-length", str(len(body)).encode("latin-1")))
         raw.append((b"content-type", media_type.encode("latin-1")))
         self.raw_headers = raw
+

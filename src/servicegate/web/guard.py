@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from starlette.requests import Request
+from starlette.types import Scope
 
 from servicegate.auth.authenticator import Unauthenticated
 from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import missing
-from servicegate.runtime import runtime_of
+from servicegate.runtime import Runtime, runtime_of
+from servicegate.web.headermap import header_map
 from servicegate.web.problems import ProblemError
 
 CHALLENGE = 'Bearer realm="servicegate", ApiKey header="X-API-Key"'
 
 
-def _credentials(scope_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+def _credentials(scope: Scope) -> tuple[str | None, str | None]:
     """The first X-API-Key and Authorization values (as `request.headers.get` gives them)."""
+    by_name = header_map(scope)
+    if by_name is not None:  # no name repeats: each one's only value
+        api_key, authorization = by_name.get(b"x-api-key"), by_name.get(b"authorization")
+        return (None if api_key is None else api_key.decode("latin-1"),
+                None if authorization is None else authorization.decode("latin-1"))
     api_key = authorization = None
-    for name, value in scope_headers:  # ASGI names are lowercase bytes
+    for name, value in scope["headers"]:  # ASGI names are lowercase bytes
         if name == b"x-api-key":
             if api_key is None:
                 api_key = value.decode("latin-1")
@@ -25,18 +32,20 @@ def _credentials(scope_headers: list[tuple[bytes, bytes]]) -> tuple[str | None, 
     return api_key, authorization
 
 
-async def authenticate(request: Request) -> Principal:
-    try:
-        principal = await runtime_of(request).authenticator.authenticate(
-            *_credentials(request.scope["headers"])
-        )
-    except Unauthenticated as exc:
-        raise ProblemError(
-            401,
-            str(exc),
-            headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'
-                     if "required" not in str(exc) else CHALLENGE},
-        ) from None
+async def authenticate(request: Request, runtime: Runtime | None = None) -> Principal:
+    api_key, authorization = _credentials(request.scope)
+    authenticator = (runtime or runtime_of(request)).authenticator
+    principal = authenticator.cached_key(api_key) if api_key else None
+    if principal is None:
+        try:
+            principal = await authenticator.authenticate(api_key, authorization)
+        except Unauthenticated as exc:
+            raise ProblemError(
+                401,
+                str(exc),
+                headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'
+                         if "required" not in str(exc) else CHALLENGE},
+            ) from None
     request.scope["state"]["principal"] = principal
     return principal
 

@@ -14,6 +14,7 @@ from servicegate.actions.context import InvocationContext, Via
 from servicegate.actions.subpath import UnsafePath, split_raw
 from servicegate.auth.principal import Principal
 from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.web.headermap import header_map
 from servicegate.web.problems import ProblemError
 
 _TRUE = ("true", "1")
@@ -65,7 +66,7 @@ def _media_type(request: Request) -> str | None:
 async def read_body(request: Request, definition: CompiledDefinition, *, any_type: bool
                     ) -> tuple[bytes, Any, dict[str, str] | None]:
     """The raw bytes, the parsed value (JSON, or form values for callbacks), the form."""
-    if not _may_have_body(request):
+    if not may_have_body(request):
         return b"", None, None
     raw = await request.body()
     if definition.max_bytes is not None and len(raw) > definition.max_bytes:
@@ -89,7 +90,12 @@ async def read_body(request: Request, definition: CompiledDefinition, *, any_typ
         raise ProblemError(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
 
 
-def _may_have_body(request: Request) -> bool:
+def may_have_body(request: Request) -> bool:
+    """A Content-Length other than 0 or a Transfer-Encoding: only then is there a body."""
+    by_name = header_map(request.scope)
+    if by_name is not None:
+        length = by_name.get(b"content-length")
+        return (length is not None and length != b"0") or b"transfer-encoding" in by_name
     for name, value in request.scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return True
@@ -98,10 +104,21 @@ def _may_have_body(request: Request) -> bool:
 
 def _captured(request: Request, definition: CompiledDefinition) -> tuple[dict[str, str], str | None]:
     """The request headers the definition captures, and the content type."""
+    scope = request.scope
     wanted = definition.captured_header_bytes
     headers: dict[str, str] = {}
     content_type = None
-    for raw_name, raw_value in request.scope["headers"]:  # ASGI names are lowercase bytes
+    by_name = header_map(scope)
+    if by_name is not None:  # no name repeats: usually no wanted header is there at all
+        value = by_name.get(b"content-type")
+        if value is not None:
+            content_type = value.decode("latin-1")
+        if not wanted.isdisjoint(by_name):
+            for raw_name, raw_value in scope["headers"]:  # in the request's order
+                if raw_name in wanted:
+                    headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
+        return headers, content_type
+    for raw_name, raw_value in scope["headers"]:  # ASGI names are lowercase bytes
         if raw_name in wanted:
             name = raw_name.decode("latin-1")
             value = raw_value.decode("latin-1")
@@ -117,20 +134,13 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
                   principal: Principal | None, segments: list[str],
                   query: list[tuple[str, str]], raw: bytes, body: Any,
                   form: dict[str, str] | None) -> InvocationContext:
+    scope = request.scope
     headers, content_type = _captured(request, definition)
+    # positional (the fields' order): keywords cost as much again here
     return InvocationContext(
-        definition=definition.name,
-        via=via,
-        method=request.method,
-        segments=segments,
-        query=query,
-        headers=headers,
-        body=body,
-        raw_body=raw,
-        content_type=content_type,
-        form=form,
-        principal=principal.as_context() if principal else None,
-        request_id=request.scope.get("state", {}).get("request_id", ""),
+        definition.name, via, scope["method"], segments, query, headers, body, raw,
+        content_type, form, principal.as_context() if principal else None,
+        scope.get("state", {}).get("request_id", ""),
     )
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable, Mapping
+from time import perf_counter
 
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from servicegate.web import metrics
+from servicegate.web import headermap, metrics
 from servicegate.web.limits import limited_receive
 from servicegate.web.problems import MEDIA_TYPE, problem_body
 from servicegate.web.responses import dumps
@@ -52,27 +52,36 @@ class GatewayMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = time.perf_counter()
-        request_id = None
-        content_length = None
-        for name, value in scope["headers"]:
-            if name == b"x-request-id":
-                if _SAFE_ID.match(value):
-                    request_id = value.decode("ascii")
-            elif name == b"content-length":
-                content_length = value
-        if request_id is None:
+        started = perf_counter()
+        pairs = scope["headers"]
+        by_name: dict[bytes, bytes] | None = dict(pairs)  # made once: see web/headermap.py
+        if len(by_name) == len(pairs):  # type: ignore[arg-type]
+            content_length = by_name.get(b"content-length")
+            raw_id = by_name.get(b"x-request-id")
+            if raw_id is not None and not _SAFE_ID.match(raw_id):
+                raw_id = None
+        else:  # a header name repeats: the last valid value of each counts
+            by_name = raw_id = content_length = None
+            for name, value in pairs:
+                if name == b"x-request-id":
+                    if _SAFE_ID.match(value):
+                        raw_id = value
+                elif name == b"content-length":
+                    content_length = value
+        scope[headermap.KEY] = by_name
+        if raw_id is None:
             request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+            raw_id = request_id.encode("ascii")
+        else:
+            request_id = raw_id.decode("ascii")
         scope.setdefault("state", {})["request_id"] = request_id
         scope["starlette.exception_handlers"] = self.starlette_handlers
-        rid_header = (b"x-request-id", request_id.encode("ascii"))
-        status_holder = [500]
-        started_response = [False]
+        rid_header = (b"x-request-id", raw_id)
+        status_holder = [0]  # the answer's status once its start was sent
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                started_response[0] = True
                 message["headers"] = [*message.get("headers", ()), rid_header]
             await send(message)
 
@@ -82,7 +91,7 @@ class GatewayMiddleware:
             try:
                 await self.app(scope, limited_receive(receive, self.max_body_bytes), send_with_id)
             except Exception as exc:
-                if started_response[0]:
+                if status_holder[0]:
                     raise
                 handler = self._handler(exc)
                 if handler is None:
@@ -92,11 +101,12 @@ class GatewayMiddleware:
                     await response(scope, receive, send_with_id)
                     exc.__traceback__ = None  # reused exception instances keep no tracebacks
 
-        elapsed = time.perf_counter() - started
+        elapsed = perf_counter() - started
+        status = status_holder[0] or 500
         route = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
         if self.metrics_on:
-            metrics.observe(template, scope["method"], status_holder[0], elapsed)
+            metrics.observe(template, scope["method"], status, elapsed)
         if self.access_log_on:
             access_log.info(
                 "request",
@@ -104,7 +114,7 @@ class GatewayMiddleware:
                 method=scope["method"],
                 path=scope["path"],
                 route=template,
-                status=status_holder[0],
+                status=status,
                 ms=round(elapsed * 1000, 3),
             )
 
