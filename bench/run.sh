@@ -16,4 +16,8 @@ for extra in definitions webhooks identity jobs; do
     $PY -m "bench.$extra" | tee "bench/out/$extra.md"
   fi
 done
+# instructions per request under valgrind (repeatable where wall-clock figures are noisy)
+if command -v valgrind >/dev/null; then
+  $PY -m bench.services_instructions | tee bench/out/services_instructions.md
+fi
 echo "Results written to bench/out/; copy them into bench/RESULTS.md with the date."
