@@ -20,6 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -199,3 +200,31 @@ def require_tools(*names: str) -> None:
     missing = [n for n in names if not (shutil.which(n) or Path(f"/usr/sbin/{n}").exists())]
     if missing:
         sys.exit(f"missing tools: {', '.join(missing)} (run: apt-get install -y wrk nginx-light)")
+
+
+async def start_in_process(tmp: Path, database_url: str | None = None,
+                           **sections: Any) -> tuple[Any, Any, str]:
+    """A migrated gateway app in this process (no server): `(runtime, app, api_key)` of a
+    client holding `services`. Definitions are read from `tmp/definitions`; `sections` add
+    settings (e.g. `jobs={"workers": 0}`). Imported here, late, so a benchmark may point
+    `sys.path` at another checkout first."""
+    from servicegate.app import create_app
+    from servicegate.config import Settings
+    from servicegate.runtime import Runtime
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+
+    settings = Settings(
+        database={"url": database_url or f"sqlite:///{tmp / 'gateway.db'}"},
+        auth={"signing_key_path": str(tmp / "keys")},
+        definitions={"dir": str(tmp / "definitions"), "watch": False},
+        logging={"level": "warning", "access_log": False},
+        **sections,
+    )
+    engine = create_engine(settings.database.url, pool_size=settings.database.pool_size)
+    await upgrade(engine)
+    runtime = await Runtime.start(settings, engine=engine)
+    app = create_app(settings, runtime=runtime)
+    app.state.runtime = runtime
+    key = (await runtime.clients.create("bench", ["services"])).api_key
+    return runtime, app, key

@@ -26,12 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.harness import start_in_process
 from bench.jobs import DEFINITION, empty_tables
-from servicegate.app import create_app
-from servicegate.config import Settings
-from servicegate.runtime import Runtime
-from servicegate.storage.engine import create_engine
-from servicegate.storage.migrate import upgrade
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
@@ -91,19 +87,7 @@ async def main(database: str | None, profile: str | None, only: str | None) -> N
         (tmp / "definitions").mkdir()
         (tmp / "definitions" / "bench.yaml").write_text(DEFINITION)
         url = database or f"sqlite:///{tmp / 'gateway.db'}"
-        settings = Settings(
-            database={"url": url},
-            auth={"signing_key_path": str(tmp / "keys")},
-            definitions={"dir": str(tmp / "definitions"), "watch": False},
-            logging={"level": "warning", "access_log": False},
-            jobs={"workers": 0},
-        )
-        engine = create_engine(settings.database.url, pool_size=settings.database.pool_size)
-        await upgrade(engine)
-        runtime = await Runtime.start(settings, engine=engine)
-        app = create_app(settings, runtime=runtime)
-        app.state.runtime = runtime
-        key = (await runtime.clients.create("bench", ["services"])).api_key
+        runtime, app, key = await start_in_process(tmp, url, jobs={"workers": 0})
         calls = {
             "sync": _Call(app, "/services/bench-static", b"", key, 200),
             "async": _Call(app, "/services/bench-static", b"async=true", key, 202),
@@ -124,7 +108,7 @@ async def main(database: str | None, profile: str | None, only: str | None) -> N
                        for name, call in calls.items() if only in (None, name)}
         finally:
             await runtime.stop()
-            await engine.dispose()
+            await runtime.engine.dispose()
     backend = "PostgreSQL" if database else "SQLite"
     print(f"### Async submission in-process ({backend}, {REQUESTS} requests per target, "
           f"{CONCURRENCY} concurrent, best of 4)\n")

@@ -28,12 +28,7 @@ import aiohttp
 from aiohttp import web
 
 from bench import definitions_apps
-from bench.harness import free_port
-from servicegate.app import create_app
-from servicegate.config import Settings
-from servicegate.runtime import Runtime
-from servicegate.storage.engine import create_engine
-from servicegate.storage.migrate import upgrade
+from bench.harness import free_port, start_in_process
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 PAYLOAD = b'{"data": "' + b"x" * 1000 + b'"}'
@@ -102,18 +97,7 @@ name: bench-http
 methods: [GET]
 action: {{type: http, url: "http://127.0.0.1:{port}/{{{{ subpath }}}}"}}
 """)
-        settings = Settings(
-            database={"url": f"sqlite:///{tmp / 'gateway.db'}"},
-            auth={"signing_key_path": str(tmp / "keys")},
-            definitions={"dir": str(tmp / "definitions"), "watch": False},
-            logging={"level": "warning", "access_log": False},
-        )
-        engine = create_engine(settings.database.url)
-        await upgrade(engine)
-        runtime = await Runtime.start(settings, engine=engine)
-        app = create_app(settings, runtime=runtime)
-        app.state.runtime = runtime
-        key = (await runtime.clients.create("bench", ["services"])).api_key
+        runtime, app, key = await start_in_process(tmp)
         calls = {name: _Call(app, path, key) for name, path in (
             ("ping", "/services/ping"), ("static", "/services/bench-static"),
             ("http", "/services/bench-http"))}

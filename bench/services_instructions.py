@@ -50,13 +50,8 @@ async def _serve(target: str, requests: int) -> None:
     import aiohttp
 
     from bench import definitions_apps
-    from bench.harness import free_port
+    from bench.harness import free_port, start_in_process
     from bench.services_inprocess import _Call
-    from servicegate.app import create_app
-    from servicegate.config import Settings
-    from servicegate.runtime import Runtime
-    from servicegate.storage.engine import create_engine
-    from servicegate.storage.migrate import upgrade
 
     try:  # under valgrind a second is a few requests: flush the metric tallies at the end
         from servicegate.web import metrics
@@ -71,18 +66,7 @@ async def _serve(target: str, requests: int) -> None:
         (tmp / "definitions" / "bench.yaml").write_text(
             "name: bench-http\nmethods: [GET]\n"
             f'action: {{type: http, url: "http://127.0.0.1:{port}/{{{{ subpath }}}}"}}\n')
-        settings = Settings(
-            database={"url": f"sqlite:///{tmp / 'gateway.db'}"},
-            auth={"signing_key_path": str(tmp / "keys")},
-            definitions={"dir": str(tmp / "definitions"), "watch": False},
-            logging={"level": "warning", "access_log": False},
-        )
-        engine = create_engine(settings.database.url)
-        await upgrade(engine)
-        runtime = await Runtime.start(settings, engine=engine)
-        app = create_app(settings, runtime=runtime)
-        app.state.runtime = runtime
-        key = (await runtime.clients.create("bench", ["services"])).api_key
+        runtime, app, key = await start_in_process(tmp)
         os.environ["BENCH_UPSTREAM"] = f"http://127.0.0.1:{port}/"
         definitions_apps._session.append(aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=512, limit_per_host=256)))
