@@ -249,3 +249,29 @@ async def test_repeated_credential_headers_use_the_first_value(gateway):
     assert r.status_code == 200
     r = await gateway.client.get("/services/ping", headers=list(reversed(headers)))
     assert_problem(r, 401)
+
+
+async def test_concurrent_misses_for_one_key_share_one_lookup(gateway, monkeypatch):
+    import asyncio
+
+    from servicegate.auth.authenticator import Unauthenticated
+
+    creds = await gateway.new_client("stampede", "services")
+    auth = gateway.runtime.authenticator
+    store = auth.store
+    lookups = []
+    real = store.by_key_digest
+
+    async def counted(digest):  # the real store, counted and slowed a little
+        lookups.append(digest)
+        await asyncio.sleep(0.05)
+        return await real(digest)
+
+    monkeypatch.setattr(store, "by_key_digest", counted)
+    auth.forget_all()
+    found = await asyncio.gather(*(auth.authenticate(creds["api_key"], None) for _ in range(20)))
+    assert len(lookups) == 1
+    assert {p.client_id for p in found} == {creds["client_id"]}
+    results = await asyncio.gather(*(auth.authenticate("sgk_nobody", None) for _ in range(5)),
+                                   return_exceptions=True)
+    assert len(lookups) == 2 and all(isinstance(r, Unauthenticated) for r in results)

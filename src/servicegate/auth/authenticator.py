@@ -67,6 +67,7 @@ class Authenticator:
         self.issuer = issuer
         self.external = external
         self._keys: TTLMap[str, Principal | str] = TTLMap(cache_ttl)
+        self._key_lookups: dict[str, asyncio.Future[Principal | str]] = {}
         self._clients: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
         self._tokens: TTLMap[str, dict] = TTLMap(cache_ttl)
 
@@ -81,6 +82,37 @@ class Authenticator:
         coroutine; None: ask `authenticate`."""
         entry = self._keys.get(api_key, None)
         return entry if entry.__class__ is Principal else None  # type: ignore[return-value]
+
+    async def _look_up_key(self, api_key: str) -> Principal | str:
+        """One database lookup per key at a time: requests that miss the cache together (as
+        they all do when a busy key's entry expires) wait for the first one's answer."""
+        while (pending := self._key_lookups.get(api_key)) is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this request was cancelled, not the lookup
+                # the request that was looking it up went away: look it up here
+        loop = asyncio.get_running_loop()
+        lookup: asyncio.Future[Principal | str] = loop.create_future()
+        self._key_lookups[api_key] = lookup
+        try:
+            entry = _key_outcome(await self.store.by_key_digest(credentials.key_digest(api_key)))
+        except asyncio.CancelledError:
+            lookup.cancel()
+            raise
+        except BaseException as exc:
+            lookup.set_exception(exc)
+            lookup.exception()  # retrieved: waiters, if any, raise it themselves
+            raise
+        finally:
+            del self._key_lookups[api_key]
+        lookup.set_result(entry)
+        self._keys.set(api_key, entry)
+        # Expired entries are otherwise dropped only when read again: drop the key then.
+        # (A newer entry for the same key dropped early is just one more miss.)
+        loop.call_later(self._keys.ttl, self._keys.discard, api_key)
+        return entry
 
     async def authenticate(
         self, api_key: str | None, authorization: str | None
@@ -104,11 +136,7 @@ class Authenticator:
         # nothing and hashes nothing.
         entry = self._keys.get(api_key, _MISSING)
         if entry is _MISSING:
-            entry = _key_outcome(await self.store.by_key_digest(credentials.key_digest(api_key)))
-            self._keys.set(api_key, entry)
-            # Expired entries are otherwise dropped only when read again: drop the key then.
-            # (A newer entry for the same key dropped early is just one more miss.)
-            asyncio.get_running_loop().call_later(self._keys.ttl, self._keys.discard, api_key)
+            entry = await self._look_up_key(api_key)
         if isinstance(entry, Principal):
             return entry
         raise Unauthenticated(entry)
