@@ -228,3 +228,28 @@ async def start_in_process(tmp: Path, database_url: str | None = None,
     app.state.runtime = runtime
     key = (await runtime.clients.create("bench", ["services"])).api_key
     return runtime, app, key
+
+
+async def measure_calls(run: Any, calls: dict[str, Any], *, warmup: int, requests: int,
+                        profile: str | None = None, only: str | None = None,
+                        ) -> dict[str, Any] | None:
+    """In-process figures: `await run(n, call)` for each call, best of 4 runs of
+    `requests // 4` after a warm-up; with `profile`, print a cProfile of that call instead
+    (and return None)."""
+    import cProfile
+    import gc
+    import pstats
+
+    for call in calls.values():
+        await run(warmup, call)  # caches, pools, metrics children
+    gc.collect()
+    gc.freeze()  # as the app's lifespan does after start-up
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        await run(requests, calls[profile])
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+        return None
+    return {name: min([await run(requests // 4, call) for _ in range(4)])
+            for name, call in calls.items() if only in (None, name)}

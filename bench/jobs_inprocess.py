@@ -17,16 +17,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
-import gc
 import os
-import pstats
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import start_in_process
+from bench.harness import measure_calls, start_in_process
 from bench.jobs import DEFINITION, empty_tables
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
@@ -93,19 +90,10 @@ async def main(database: str | None, profile: str | None, only: str | None) -> N
             "async": _Call(app, "/services/bench-static", b"async=true", key, 202),
         }
         try:
-            for call in calls.values():
-                await _run(CONCURRENCY * 10, call)  # warm-up: caches, pools, metrics children
-            gc.collect()
-            gc.freeze()  # as the app's lifespan does after start-up
-            if profile:
-                profiler = cProfile.Profile()
-                profiler.enable()
-                await _run(REQUESTS, calls[profile])
-                profiler.disable()
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
+            figures = await measure_calls(_run, calls, warmup=CONCURRENCY * 10, requests=REQUESTS,
+                                          profile=profile, only=only)
+            if figures is None:
                 return
-            figures = {name: min([await _run(REQUESTS // 4, call) for _ in range(4)])
-                       for name, call in calls.items() if only in (None, name)}
         finally:
             await runtime.stop()
             await runtime.engine.dispose()

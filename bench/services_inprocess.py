@@ -14,10 +14,7 @@ minimal proxy, `static` with ping). Compare only figures from the same run.
 from __future__ import annotations
 
 import asyncio
-import cProfile
-import gc
 import os
-import pstats
 import sys
 import tempfile
 import time
@@ -28,7 +25,7 @@ import aiohttp
 from aiohttp import web
 
 from bench import definitions_apps
-from bench.harness import free_port, start_in_process
+from bench.harness import free_port, measure_calls, start_in_process
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 PAYLOAD = b'{"data": "' + b"x" * 1000 + b'"}'
@@ -106,19 +103,10 @@ action: {{type: http, url: "http://127.0.0.1:{port}/{{{{ subpath }}}}"}}
             connector=aiohttp.TCPConnector(limit=512, limit_per_host=256)))
         calls["minimal proxy"] = _Call(definitions_apps.proxy, "/", key)
         try:
-            for call in calls.values():
-                await _run(200, call)  # warm-up: caches, pools, metrics children
-            gc.collect()
-            gc.freeze()  # as the app's lifespan does after start-up
-            if profile:
-                profiler = cProfile.Profile()
-                profiler.enable()
-                await _run(REQUESTS, calls[profile])
-                profiler.disable()
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(35)
+            figures = await measure_calls(_run, calls, warmup=200, requests=REQUESTS,
+                                          profile=profile)
+            if figures is None:
                 return
-            figures = {name: min([await _run(REQUESTS // 4, call) for _ in range(4)])
-                       for name, call in calls.items()}
         finally:
             await runtime.stop()
             await definitions_apps._session.pop().close()
