@@ -223,3 +223,24 @@ async def test_a_failing_initial_load_still_rebuilds(engine):
         async with deferred_indexes(engine):
             raise RuntimeError("disk full")
     assert await _index_names(engine) == before
+
+
+async def test_parallel_parsing_keeps_file_order_and_reports_every_bad_row(engine, tmp_path):
+    """Parsing in a worker process (chunks of 3): the same outcome as in-process, a later line
+    for an id wins within and across chunks, every rejection has its line number."""
+    lines = [orjson.dumps(good(i)) for i in range(1, 12)]
+    lines[4] = b"{not json"                                               # line 5
+    lines[5] = orjson.dumps(good(4, name={"firstName": "Same", "lastName": "Chunk"}))  # line 6
+    lines[9] = orjson.dumps(good(2, name={"firstName": "Next", "lastName": "Chunk"}))  # line 10
+    lines.append(orjson.dumps({"id": "bad id!"}))                          # line 12
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with path.open("rb") as f:
+        summary = await Importer(IdentityStore(engine), batch_size=3, workers=1).run(
+            jsonl_records(f))
+    assert [(r.line, r.reason.split(":")[0]) for r in summary.rejections] == [
+        (5, "malformed JSON"), (12, "id")]
+    assert summary.imported == 10
+    names = await ids_and_names(engine)
+    assert names["id-4"] == "Same Chunk" and names["id-2"] == "Next Chunk"
+    assert set(names) == {f"id-{i}" for i in (1, 2, 3, 4, 7, 8, 9, 11)}

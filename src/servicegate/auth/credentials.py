@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -57,5 +58,9 @@ def verify_secret(secret_hash: str, secret: str) -> bool:
         return False
 
 
-# A real hash to burn the same time on when the client id is unknown (no timing oracle).
-DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@functools.cache
+def dummy_hash() -> str:
+    """A real hash to burn the same time on when the client id is unknown (no timing oracle).
+    Made on first use, not at import: hashing costs a third of a second, which every CLI
+    command and worker process would otherwise pay at start-up."""
+    return _hasher.hash(secrets.token_urlsafe(16))

@@ -45,6 +45,10 @@ def import_(
     format: str | None = typer.Option(None, "--format", "-f", help="jsonl or csv (default: by "
                                       "file extension)"),
     batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
+    workers: int | None = typer.Option(None, "--workers", min=0, max=32,
+                                       help="processes that parse while the database writes "
+                                            "(default: one per core but one, at most 4; 0 = "
+                                            "parse in this process)"),
     keep_indexes: bool = typer.Option(False, "--keep-indexes",
                                       help="into an empty table too, maintain the search indexes "
                                            "row by row instead of rebuilding them at the end"),
@@ -59,6 +63,7 @@ def import_(
         detect_format,
         jsonl_records,
     )
+    from servicegate.identity.parse_pool import default_workers
     from servicegate.identity.store import IdentityStore
 
     settings = settings_from(config)
@@ -98,7 +103,8 @@ def import_(
     async def go():  # type: ignore[no-untyped-def]
         async with migrated_engine(settings) as engine:
             store = IdentityStore(engine)
-            importer = Importer(store, batch_size, rejected, advanced)
+            importer = Importer(store, batch_size, rejected, advanced,
+                                workers=default_workers() if workers is None else workers)
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
             async with deferred_indexes(engine, enabled=not keep_indexes):
                 summary = await importer.run(records)
@@ -138,6 +144,10 @@ def generate(
                                    help="write JSON Lines to this file (- for stdout) instead "
                                         "of the database"),
     batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
+    workers: int | None = typer.Option(None, "--workers", min=0, max=32,
+                                       help="processes that parse while the database writes "
+                                            "(default: one per core but one, at most 4; 0 = "
+                                            "parse in this process)"),
     config: Path | None = ConfigOption,
 ) -> None:
     """Generate deterministic synthetic Nordic identities (into the database or a file)."""
@@ -166,6 +176,7 @@ def generate(
 
     from servicegate.identity.bulk import deferred_indexes
     from servicegate.identity.importer import Importer
+    from servicegate.identity.parse_pool import default_workers
     from servicegate.identity.store import IdentityStore
 
     settings = settings_from(config)
@@ -178,7 +189,8 @@ def generate(
             async with migrated_engine(settings) as engine:
                 store = IdentityStore(engine)
                 importer = Importer(store, batch_size,
-                                    on_batch=lambda s: progress.update(task, completed=s.imported))
+                                    on_batch=lambda s: progress.update(task, completed=s.imported),
+                                    workers=default_workers() if workers is None else workers)
                 records = ((i, item, None) for i, item in
                            enumerate(identities(count, seed, start), start=1))
                 async with deferred_indexes(engine):

@@ -24,10 +24,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from pydantic import ValidationError
-
 from servicegate.identity.fields import ADDRESS_MEMBERS
-from servicegate.identity.model import Identity
+from servicegate.identity.parse_pool import parsed_chunks
+from servicegate.identity.parsing import Parsed, Record, Row
 from servicegate.identity.store import IdentityStore, Refused
 
 Format = Literal["jsonl", "csv"]
@@ -65,11 +64,6 @@ class Summary:
         return r
 
 
-# line number, then a dict (CSV, generator) or the raw JSON text of one identity (JSON Lines),
-# or None with the reason the row is unusable
-Record = tuple[int, dict[str, Any] | bytes | None, str | None]
-
-
 def detect_format(name: str, given: str | None) -> Format:
     if given:
         if given not in ("jsonl", "csv"):
@@ -82,20 +76,6 @@ def detect_format(name: str, given: str | None) -> Format:
         return "jsonl"
     raise ImportFormatError(f"cannot tell the format of {name!r}; name it .jsonl or .csv "
                             "or pass --format")
-
-
-def validation_reason(exc: ValidationError) -> str:
-    first = exc.errors(include_url=False)[0]
-    if first["type"] == "json_invalid":
-        return f"malformed JSON: {first['ctx'].get('error', first['msg'])}"
-    if first["type"] == "model_type" and not first["loc"]:
-        return "not a JSON object"
-    parts = []
-    for e in exc.errors(include_url=False)[:5]:
-        where = "/".join(str(p) for p in e["loc"]) or "(row)"
-        parts.append(f"{where}: {e['msg']}")
-    more = len(exc.errors()) - 5
-    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
 def jsonl_records(stream: IO[bytes]) -> Iterator[Record]:
@@ -199,13 +179,20 @@ def bulk_garbage_collection(young: int = 20_000) -> Iterator[None]:
 
 Progress = Callable[[Summary], None]
 Report = Callable[[Rejection], None]
+Item = tuple[int, Row, list[Row]]  # line, identity row, its address rows
 
 
 class Importer:
+    """Parses records `batch_size` at a time (in `workers` processes; 0 = in this one) and
+    writes each batch in one transaction, in file order, one write in flight while the next
+    batches are parsed."""
+
     def __init__(self, store: IdentityStore, batch_size: int = 1000,
-                 on_reject: Report | None = None, on_batch: Progress | None = None) -> None:
+                 on_reject: Report | None = None, on_batch: Progress | None = None,
+                 workers: int = 0) -> None:
         self.store = store
         self.batch_size = batch_size
+        self.workers = workers
         self.on_reject = on_reject or (lambda _r: None)
         self.on_batch = on_batch or (lambda _s: None)
         self.summary = Summary()
@@ -216,54 +203,49 @@ class Importer:
 
     async def run(self, records: Iterable[Record]) -> Summary:
         with bulk_garbage_collection():
-            return await self._run(records)
-
-    async def _run(self, records: Iterable[Record]) -> Summary:
-        batch: dict[str, tuple[int, Identity]] = {}
-        for n, (line, data, problem) in enumerate(records):
-            if n % 64 == 0:
-                await asyncio.sleep(0)  # let the batch in flight send its next statement
-            if problem is not None or data is None:
-                self._reject(line, problem or "unusable row")
-                continue
-            try:
-                identity = (Identity.model_validate_json(data) if isinstance(data, bytes)
-                            else Identity.model_validate(data))
-            except ValidationError as exc:
-                self._reject(line, validation_reason(exc))
-                continue
-            if identity.id in batch:  # a later line for the same id wins: write the earlier first
-                await self._flush(batch)
-            batch[identity.id] = (line, identity)
-            if len(batch) >= self.batch_size:
-                await self._flush(batch)
-        await self._flush(batch)
-        await self._drain()
+            fmt = self.store.row_format()
+            async for parsed in parsed_chunks(records, self.batch_size, fmt, self.workers):
+                await self._take(parsed)
+            await self._drain()
         return self.summary
 
-    async def _flush(self, batch: dict[str, tuple[int, Identity]]) -> None:
+    async def _take(self, parsed: Parsed) -> None:
+        for line, reason in parsed.rejections:
+            self._reject(line, reason)
+        batch: list[Item] = []
+        ids: set[str] = set()
+        for item in parsed.rows:
+            key = item[1][0]
+            if key in ids:  # a later line for the same id wins: write the earlier first
+                await self._flush(batch)
+                batch, ids = [], set()
+            ids.add(key)
+            batch.append(item)
+        await self._flush(batch)
+
+    async def _flush(self, batch: list[Item]) -> None:
         """Start writing this batch; the previous one is awaited first (one write in flight,
         so parsing the next batch overlaps with the database writing this one, in order)."""
         if not batch:
             return
-        items = list(batch.values())
-        batch.clear()
         await self._drain()
-        self._pending = asyncio.create_task(self._write(items))
+        self._pending = asyncio.create_task(self._write(batch))
 
     async def _drain(self) -> None:
         if self._pending is not None:
             pending, self._pending = self._pending, None
             await pending
 
-    async def _write(self, items: list[tuple[int, Identity]]) -> None:
+    async def _write(self, items: list[Item]) -> None:
         try:
-            await self.store.upsert_many([i for _, i in items], bulk=True)
+            await self.store.write_rows([row for _, row, _ in items],
+                                        [a for _, _, addresses in items for a in addresses],
+                                        bulk=True)
             self.summary.imported += len(items)
         except Refused:
-            for line, identity in items:  # isolate the rows the database refuses
+            for line, row, addresses in items:  # isolate the rows the database refuses
                 try:
-                    await self.store.upsert_many([identity])
+                    await self.store.write_rows([row], addresses)
                     self.summary.imported += 1
                 except Refused as exc:
                     self._reject(line, f"refused by the database: {exc}")

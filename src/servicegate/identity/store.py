@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Sequence
 from itertools import chain
 from typing import Any
@@ -13,14 +12,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import utcnow
-from servicegate.identity.model import (
-    ADDRESS_COLUMNS,
-    IDENTITY_COLUMNS,
-    Identity,
-    address_values,
-    identity_values,
-)
+from servicegate.identity.model import ADDRESS_COLUMNS, IDENTITY_COLUMNS, Identity
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits
+from servicegate.identity.parsing import RowFormat, rows_of
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
 from servicegate.storage.schema import identities, identity_addresses
@@ -43,30 +37,43 @@ class IdentityStore:
         return IdentitySearch(self.engine, identity_properties(), [identities.c.doc], _render,
                               limits)
 
+    def row_format(self) -> RowFormat:
+        """How rows for this database are built (`parsing.rows_of`), stamped now."""
+        now = utcnow()
+        if self.dialect == "postgresql":
+            return RowFormat(now, text_dates=False)
+        return RowFormat(_sqlite_stamp(self.engine.dialect)(now), text_dates=True)
+
     async def upsert_many(self, batch: Sequence[Identity], conn: AsyncConnection | None = None,
                           *, bulk: bool = False) -> None:
-        """Write a batch in one transaction: each identity with all its addresses, or none.
-        `bulk` (the importer): give SQLite a page cache that holds the indexes being filled."""
-        if not batch:
+        """Write a batch in one transaction: each identity with all its addresses, or none."""
+        fmt = self.row_format()
+        rows, addresses = [], []
+        for identity in batch:
+            row, its_addresses = rows_of(identity, fmt)
+            rows.append(row)
+            addresses.extend(its_addresses)
+        await self.write_rows(rows, addresses, conn, bulk=bulk)
+
+    async def write_rows(self, rows: Values, addresses: Values,
+                         conn: AsyncConnection | None = None, *, bulk: bool = False) -> None:
+        """Upsert identity rows (replacing their addresses with `addresses`) in one
+        transaction; raises Refused when the database refuses any of it. `bulk` (the
+        importer): give SQLite a page cache that holds the indexes being filled."""
+        if not rows:
             return
         if conn is None:
             try:
                 async with self.engine.begin() as own:
-                    await self.upsert_many(batch, own, bulk=bulk)
+                    await self.write_rows(rows, addresses, own, bulk=bulk)
             except (DBAPIError, asyncpg.PostgresError) as exc:
                 orig = getattr(exc, "orig", None) or exc
                 raise Refused(str(orig).strip().splitlines()[0] if str(orig).strip()
                               else type(orig).__name__) from exc
             return
         if self.dialect == "postgresql":
-            now = utcnow()
-            rows = [identity_values(i, now) for i in batch]
-            addresses = [a for i in batch for a in address_values(i)]
             await _postgres_upsert(conn, rows, addresses)
         else:
-            stamp = _sqlite_stamp(conn.dialect)(utcnow())
-            rows = [identity_values(i, stamp, _SQLITE_DATE) for i in batch]
-            addresses = [a for i in batch for a in address_values(i)]
             await _sqlite_upsert(conn, rows, addresses, bulk)
 
     async def put(self, identity: Identity) -> bool:
@@ -118,7 +125,6 @@ assert set(_ID_COLUMNS) == {c.name for c in identities.columns}
 assert set(_ADDRESS_COLUMNS) == {c.name for c in identity_addresses.columns}
 _SET = ", ".join(f"{c} = excluded.{c}" for c in _ID_COLUMNS if c != "id")
 _STAGE = "identities_stage"
-_SQLITE_DATE = operator.methodcaller("isoformat")  # SQLAlchemy's SQLite DATE storage format
 Values = list[tuple[Any, ...]]
 
 
