@@ -110,13 +110,15 @@ async def _explode_on_city(engine):
                 "FOR EACH ROW EXECUTE FUNCTION explode()"))
 
 
-async def test_a_refused_row_is_never_half_written(engine, tmp_path):
+@pytest.mark.parametrize("new", [False, True])
+async def test_a_refused_row_is_never_half_written(engine, tmp_path, new):
     await _explode_on_city(engine)
     rows = [good(1), good(2, addresses=[{"city": "Lund"}, {"city": "Explode"}]), good(3)]
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
     with path.open("rb") as f:
-        summary = await Importer(IdentityStore(engine), batch_size=10).run(jsonl_records(f))
+        summary = await Importer(IdentityStore(engine), batch_size=10, new=new).run(
+            jsonl_records(f))
     assert summary.imported == 2
     assert [r.line for r in summary.rejections] == [2]
     assert "refused by the database" in summary.rejections[0].reason
@@ -225,9 +227,13 @@ async def test_a_failing_initial_load_still_rebuilds(engine):
     assert await _index_names(engine) == before
 
 
-async def test_parallel_parsing_keeps_file_order_and_reports_every_bad_row(engine, tmp_path):
-    """Parsing in a worker process (chunks of 3): the same outcome as in-process, a later line
-    for an id wins within and across chunks, every rejection has its line number."""
+@pytest.mark.parametrize(("workers", "new"), [(1, False), (0, True), (1, True)])
+async def test_parallel_parsing_keeps_file_order_and_reports_every_bad_row(engine, tmp_path,
+                                                                          workers, new):
+    """Parsing in a worker process (chunks of 3) and plain inserts into an empty table: the
+    same outcome as in-process upserts, a later line for an id wins within and across chunks
+    (across chunks the plain insert is refused and the chunk upserted), every rejection has
+    its line number."""
     lines = [orjson.dumps(good(i)) for i in range(1, 12)]
     lines[4] = b"{not json"                                               # line 5
     lines[5] = orjson.dumps(good(4, name={"firstName": "Same", "lastName": "Chunk"}))  # line 6
@@ -236,8 +242,8 @@ async def test_parallel_parsing_keeps_file_order_and_reports_every_bad_row(engin
     path = tmp_path / "in.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     with path.open("rb") as f:
-        summary = await Importer(IdentityStore(engine), batch_size=3, workers=1).run(
-            jsonl_records(f))
+        summary = await Importer(IdentityStore(engine), batch_size=3, workers=workers,
+                                 new=new).run(jsonl_records(f))
     assert [(r.line, r.reason.split(":")[0]) for r in summary.rejections] == [
         (5, "malformed JSON"), (12, "id")]
     assert summary.imported == 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from servicegate.cli.common import ConfigOption, console, err_console, run, sett
 from servicegate.cli.database import migrated_engine
 
 READ_BUFFER = 1 << 20
+INDEX_BUILDS = max(1, min(4, os.cpu_count() or 1))  # PostgreSQL index rebuilds at once
 
 app = typer.Typer(help="Identity search data: import and generate identities.",
                   no_args_is_help=True)
@@ -103,10 +105,11 @@ def import_(
     async def go():  # type: ignore[no-untyped-def]
         async with migrated_engine(settings) as engine:
             store = IdentityStore(engine)
-            importer = Importer(store, batch_size, rejected, advanced,
-                                workers=default_workers() if workers is None else workers)
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
-            async with deferred_indexes(engine, enabled=not keep_indexes):
+            async with deferred_indexes(engine, enabled=not keep_indexes,
+                                         parallel=INDEX_BUILDS) as initial:
+                importer = Importer(store, batch_size, rejected, advanced, new=initial,
+                                    workers=default_workers() if workers is None else workers)
                 summary = await importer.run(records)
             if summary.imported:
                 await store.analyze()
@@ -188,12 +191,13 @@ def generate(
         async def go():  # type: ignore[no-untyped-def]
             async with migrated_engine(settings) as engine:
                 store = IdentityStore(engine)
-                importer = Importer(store, batch_size,
-                                    on_batch=lambda s: progress.update(task, completed=s.imported),
-                                    workers=default_workers() if workers is None else workers)
                 records = ((i, item, None) for i, item in
                            enumerate(identities(count, seed, start), start=1))
-                async with deferred_indexes(engine):
+                async with deferred_indexes(engine, parallel=INDEX_BUILDS) as initial:
+                    importer = Importer(
+                        store, batch_size, new=initial,
+                        on_batch=lambda s: progress.update(task, completed=s.imported),
+                        workers=default_workers() if workers is None else workers)
                     summary = await importer.run(records)
                 await store.analyze()
                 return summary

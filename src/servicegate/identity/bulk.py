@@ -10,6 +10,7 @@ them from the stash.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -43,16 +44,33 @@ async def _stash_exists(conn: AsyncConnection) -> bool:
     return found.first() is not None
 
 
-async def recover(engine: AsyncEngine) -> int:
-    """Re-create indexes stashed by an interrupted initial load; the number re-created."""
-    async with engine.begin() as conn:
+async def recover(engine: AsyncEngine, parallel: int = 1) -> int:
+    """Re-create indexes stashed by an interrupted initial load; the number re-created.
+
+    On PostgreSQL, with `parallel` > 1, that many indexes are built at once, each on its
+    own connection (index builds are CPU-bound; the trigram index alone takes as long as
+    several B-trees). SQLite has one writer, so its indexes are built one after another.
+    Each index is committed as it is built and the stash is dropped last, so a process that
+    dies half-way leaves the rest to the next `recover`."""
+    async with engine.connect() as conn:
         if not await _stash_exists(conn):
             return 0
         stashed = [(r[0], r[1]) for r in await conn.execute(text(f"SELECT name, ddl FROM {STASH}"))]
         present = {name for name, _ in await _definitions(conn)}
-        for name, ddl in stashed:
-            if name not in present:
+    missing = [ddl for name, ddl in stashed if name not in present]
+    if engine.dialect.name == "postgresql" and parallel > 1:
+        gate = asyncio.Semaphore(parallel)
+
+        async def build(ddl: str) -> None:
+            async with gate, engine.begin() as own:
+                await own.execute(text(ddl))
+
+        await asyncio.gather(*(build(ddl) for ddl in missing))
+    else:
+        for ddl in missing:
+            async with engine.begin() as conn:
                 await conn.execute(text(ddl))
+    async with engine.begin() as conn:
         await conn.execute(text(f"DROP TABLE {STASH}"))
     return len(stashed)
 
@@ -63,8 +81,10 @@ async def _empty(engine: AsyncEngine) -> bool:
 
 
 @asynccontextmanager
-async def deferred_indexes(engine: AsyncEngine, *, enabled: bool = True) -> AsyncIterator[bool]:
-    """Yield True when the indexes were dropped for this (initial) load."""
+async def deferred_indexes(engine: AsyncEngine, *, enabled: bool = True,
+                           parallel: int = 1) -> AsyncIterator[bool]:
+    """Yield True when the indexes were dropped for this (initial) load; they are rebuilt
+    afterwards `parallel` at a time (see `recover`)."""
     await recover(engine)
     if not enabled or not await _empty(engine):
         yield False
@@ -79,4 +99,4 @@ async def deferred_indexes(engine: AsyncEngine, *, enabled: bool = True) -> Asyn
     try:
         yield True
     finally:
-        await recover(engine)
+        await recover(engine, parallel)

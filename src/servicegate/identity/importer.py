@@ -185,14 +185,20 @@ Item = tuple[int, Row, list[Row]]  # line, identity row, its address rows
 class Importer:
     """Parses records `batch_size` at a time (in `workers` processes; 0 = in this one) and
     writes each batch in one transaction, in file order, one write in flight while the next
-    batches are parsed."""
+    batches are parsed. `new`: the identities table was empty when the load started (see
+    `bulk.deferred_indexes`), so batches are first written as plain inserts.
+
+    With workers > 0 the worker processes are started with multiprocessing's `spawn`, which
+    imports the main module again: a script calling this needs the
+    `if __name__ == "__main__":` guard (the `servicegate` command has it)."""
 
     def __init__(self, store: IdentityStore, batch_size: int = 1000,
                  on_reject: Report | None = None, on_batch: Progress | None = None,
-                 workers: int = 0) -> None:
+                 workers: int = 0, new: bool = False) -> None:
         self.store = store
         self.batch_size = batch_size
         self.workers = workers
+        self.new = new
         self.on_reject = on_reject or (lambda _r: None)
         self.on_batch = on_batch or (lambda _s: None)
         self.summary = Summary()
@@ -237,16 +243,22 @@ class Importer:
             await pending
 
     async def _write(self, items: list[Item]) -> None:
-        try:
-            await self.store.write_rows([row for _, row, _ in items],
-                                        [a for _, _, addresses in items for a in addresses],
-                                        bulk=True)
+        rows = [row for _, row, _ in items]
+        addresses = [a for _, _, its in items for a in its]
+        # into a table that was empty, ids are first taken to be new (plain inserts); an id
+        # seen in an earlier batch refuses that, and the batch is upserted instead
+        for new in (True, False) if self.new else (False,):
+            try:
+                await self.store.write_rows(rows, addresses, bulk=True, new=new)
+            except Refused:
+                continue
             self.summary.imported += len(items)
-        except Refused:
-            for line, row, addresses in items:  # isolate the rows the database refuses
-                try:
-                    await self.store.write_rows([row], addresses)
-                    self.summary.imported += 1
-                except Refused as exc:
-                    self._reject(line, f"refused by the database: {exc}")
+            self.on_batch(self.summary)
+            return
+        for line, row, its in items:  # isolate the rows the database refuses
+            try:
+                await self.store.write_rows([row], its)
+                self.summary.imported += 1
+            except Refused as exc:
+                self._reject(line, f"refused by the database: {exc}")
         self.on_batch(self.summary)

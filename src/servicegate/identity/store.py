@@ -56,25 +56,29 @@ class IdentityStore:
         await self.write_rows(rows, addresses, conn, bulk=bulk)
 
     async def write_rows(self, rows: Values, addresses: Values,
-                         conn: AsyncConnection | None = None, *, bulk: bool = False) -> None:
+                         conn: AsyncConnection | None = None, *, bulk: bool = False,
+                         new: bool = False) -> None:
         """Upsert identity rows (replacing their addresses with `addresses`) in one
         transaction; raises Refused when the database refuses any of it. `bulk` (the
-        importer): give SQLite a page cache that holds the indexes being filled."""
+        importer): give SQLite a page cache that holds the indexes being filled. `new`:
+        the ids are expected not to exist yet (an initial load into an empty table), so
+        the rows are inserted plainly, without the upsert's staging and address deletion;
+        an id that does exist makes the whole write Refused (the caller then upserts)."""
         if not rows:
             return
         if conn is None:
             try:
                 async with self.engine.begin() as own:
-                    await self.write_rows(rows, addresses, own, bulk=bulk)
+                    await self.write_rows(rows, addresses, own, bulk=bulk, new=new)
             except (DBAPIError, asyncpg.PostgresError) as exc:
                 orig = getattr(exc, "orig", None) or exc
                 raise Refused(str(orig).strip().splitlines()[0] if str(orig).strip()
                               else type(orig).__name__) from exc
             return
         if self.dialect == "postgresql":
-            await _postgres_upsert(conn, rows, addresses)
+            await (_postgres_insert if new else _postgres_upsert)(conn, rows, addresses)
         else:
-            await _sqlite_upsert(conn, rows, addresses, bulk)
+            await _sqlite_upsert(conn, rows, addresses, bulk, new)
 
     async def put(self, identity: Identity) -> bool:
         """Create or replace; True when it was created."""
@@ -135,14 +139,17 @@ def _sqlite_stamp(dialect: Dialect) -> Callable[[Any], Any]:
 
 
 async def _sqlite_upsert(conn: AsyncConnection, rows: Values, addresses: Values,
-                         bulk: bool) -> None:
+                         bulk: bool, new: bool) -> None:
     if bulk:  # the index pages a million-row import keeps touching (a few hundred MB)
         await conn.exec_driver_sql("PRAGMA cache_size=-262144")
-    await _insert_chunked(conn, "identities", _ID_COLUMNS, rows,
-                          f" ON CONFLICT (id) DO UPDATE SET {_SET}")
-    await conn.exec_driver_sql(
-        f"DELETE FROM identity_addresses WHERE identity_id IN ({', '.join('?' * len(rows))})",
-        tuple(r[0] for r in rows))
+    if new:  # an existing id fails the insert (primary key), which rolls all of it back
+        await _insert_chunked(conn, "identities", _ID_COLUMNS, rows, "")
+    else:
+        await _insert_chunked(conn, "identities", _ID_COLUMNS, rows,
+                              f" ON CONFLICT (id) DO UPDATE SET {_SET}")
+        await conn.exec_driver_sql(
+            f"DELETE FROM identity_addresses WHERE identity_id IN "
+            f"({', '.join('?' * len(rows))})", tuple(r[0] for r in rows))
     if addresses:
         await _insert_chunked(conn, "identity_addresses", _ADDRESS_COLUMNS, addresses, "")
 
@@ -172,14 +179,30 @@ async def _insert_chunked(conn: AsyncConnection, table: str, columns: list[str],
                                    tuple(flat(rest)))
 
 
+async def _driver(conn: AsyncConnection) -> asyncpg.Connection:
+    raw = await conn.get_raw_connection()
+    pg = raw.driver_connection
+    assert pg is not None and pg.is_in_transaction(), "bulk writes need the open transaction"
+    return pg
+
+
+async def _postgres_insert(conn: AsyncConnection, rows: Values, addresses: Values) -> None:
+    """Binary COPY straight into the tables (ids expected new; an existing one fails the
+    primary key and rolls the transaction back)."""
+    await conn.exec_driver_sql("SELECT 1")  # through SQLAlchemy: opens the transaction
+    pg = await _driver(conn)
+    await pg.copy_records_to_table("identities", records=rows, columns=_ID_COLUMNS)
+    if addresses:
+        await pg.copy_records_to_table("identity_addresses", records=addresses,
+                                       columns=_ADDRESS_COLUMNS)
+
+
 async def _postgres_upsert(conn: AsyncConnection, rows: Values, addresses: Values) -> None:
     """Binary COPY into a session-local staging table, then one upsert statement."""
     # through SQLAlchemy first: that opens the transaction the raw calls below then share
     await conn.exec_driver_sql(f"CREATE TEMP TABLE IF NOT EXISTS {_STAGE} "
                                "(LIKE identities INCLUDING DEFAULTS) ON COMMIT DELETE ROWS")
-    raw = await conn.get_raw_connection()
-    pg = raw.driver_connection
-    assert pg is not None and pg.is_in_transaction(), "bulk writes need the open transaction"
+    pg = await _driver(conn)
     await pg.copy_records_to_table(_STAGE, records=rows, columns=_ID_COLUMNS)
     cols = ", ".join(_ID_COLUMNS)
     await pg.execute(f"INSERT INTO identities ({cols}) SELECT {cols} FROM {_STAGE} "
