@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import orjson
@@ -121,6 +122,9 @@ def import_(
             progress.update(task, completed=size)
     except ImportFormatError as exc:
         raise _fail(str(exc)) from None
+    except BrokenProcessPool:
+        raise _fail("a parsing worker process died; the batches written before it stay "
+                    "imported (run the import again, or use --workers 0)") from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
