@@ -68,7 +68,7 @@ _CLAIMING = "SELECT set_config('enable_sort', 'off', true)"
 _CLAIMING_RELAXED = ("SELECT set_config('enable_sort', 'off', true), "
                      "set_config('synchronous_commit', 'off', true)")
 # Percent of each heap page PostgreSQL fills on insert, leaving room for claims' HOT updates.
-FILLFACTOR = 70
+FILLFACTOR = 50
 
 
 def queue_columns() -> list[Column[Any]]:

@@ -3,8 +3,8 @@
 A claim used to move `run_at` (indexed) to the end of its lease; it now sets `lease_until`
 instead and leaves `run_at` as the due time. Items leased at upgrade time get `lease_until` =
 their `run_at` (the end of their lease), so they stay leased until then. The due indexes cover
-pending items only, and on PostgreSQL the queue tables leave 30 % of each page free (fillfactor
-70) so a claim is a HOT update (no new index entries).
+pending items only, and on PostgreSQL the queue tables leave half of each page free (fillfactor
+50) so a claim is a HOT update (no new index entries).
 
 Revision ID: 0005_lease_until
 Revises: 0004_jobs
@@ -33,7 +33,7 @@ def upgrade() -> None:
         op.create_index(f"ix_{table}_due", table, ["run_at", "id"],
                         sqlite_where=sa.text(PENDING_ONLY), postgresql_where=sa.text(PENDING_ONLY))
         if postgres:  # pages written from now on; existing pages are rewritten by VACUUM FULL
-            op.execute(f"ALTER TABLE {table} SET (fillfactor = 70)")
+            op.execute(f"ALTER TABLE {table} SET (fillfactor = 50)")
 
 
 def downgrade() -> None:
