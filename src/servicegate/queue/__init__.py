@@ -9,6 +9,7 @@ from servicegate.queue.lease import (
     QueueStats,
     queue_columns,
     queue_index,
+    queue_table_options,
 )
 
 __all__ = [
@@ -20,4 +21,5 @@ __all__ = [
     "QueueStats",
     "queue_columns",
     "queue_index",
+    "queue_table_options",
 ]

@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from servicegate.queue import queue_columns, queue_index
+from servicegate.queue import queue_columns, queue_index, queue_table_options
 
 metadata = MetaData(
     naming_convention={
@@ -123,6 +123,7 @@ deliveries = Table(
     Index("ix_deliveries_client", "client_id", "id"),
     Index("ix_deliveries_webhook", "webhook_id", "status"),
     Index("ix_deliveries_event", "event_id"),
+    **queue_table_options(),
 )
 
 delivery_attempts = Table(
@@ -217,4 +218,5 @@ jobs = Table(
     Index("ix_jobs_client", "client_id", "id"),
     Index("ix_jobs_finished", "finished_at"),
     UniqueConstraint("client_id", "idempotency_key", name="uq_jobs_idempotency"),
+    **queue_table_options(),
 )

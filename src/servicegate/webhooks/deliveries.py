@@ -31,9 +31,15 @@ class Page:
     next_cursor: str | None
 
 
+def _sending(row: Any, now: datetime) -> bool:
+    """Held by a live lease: a worker is sending it right now."""
+    until = as_utc(row.lease_until)
+    return bool(row.status == PENDING and row.lease_token is not None and until and until > now)
+
+
 def _json(row: Any, now: datetime) -> dict[str, Any]:
     run_at = as_utc(row.run_at)
-    sending = row.status == PENDING and row.lease_token is not None and run_at and run_at > now
+    sending = _sending(row, now)
     return {
         "id": row.id,
         "eventId": row.event_id,
@@ -103,7 +109,7 @@ class DeliveryLog:
         d = deliveries.c
         async with self.engine.begin() as conn:
             row = (await conn.execute(
-                select(deliveries.c.id, d.status, d.lease_token, d.run_at, d.attempts,
+                select(deliveries.c.id, d.status, d.lease_token, d.lease_until, d.attempts,
                        webhooks.c.status.label("webhook_status"))
                 .select_from(deliveries.outerjoin(webhooks, webhooks.c.id == d.webhook_id))
                 .where(d.id == delivery_id, d.client_id == client_id))).first()
@@ -114,8 +120,7 @@ class DeliveryLog:
             if row.webhook_status != ACTIVE:
                 raise CannotRetry("this delivery's webhook is disabled; register it again "
                                   "to enable it")
-            run_at = as_utc(row.run_at)
-            if row.status == PENDING and row.lease_token is not None and run_at and run_at > utcnow():
+            if _sending(row, utcnow()):
                 raise CannotRetry("this delivery is being sent right now")
             await self.queue.resume(conn, d.id == delivery_id,
                                     from_status=(PENDING, DONE, FAILED, CANCELLED),

@@ -30,9 +30,9 @@ OLDEST_DUE = Gauge(
 _outcomes: dict[str, object] = {}
 
 
-def delivered(outcome: str) -> None:
-    """Count one delivery outcome (label children cached: this runs per delivery)."""
+def delivered(outcome: str, count: int = 1) -> None:
+    """Count delivery outcomes (label children cached: this runs per settled batch)."""
     child = _outcomes.get(outcome)
     if child is None:
         child = _outcomes[outcome] = DELIVERIES.labels(outcome)
-    child.inc()  # type: ignore[attr-defined]
+    child.inc(count)  # type: ignore[attr-defined]

@@ -1,13 +1,16 @@
-"""The delivery request: JSON body and Standard Webhooks headers, signed with `standardwebhooks`."""
+"""The delivery request: JSON body and Standard Webhooks headers (`webhook-id`,
+`webhook-timestamp`, `webhook-signature`), computed as the `standardwebhooks` library does and
+verified with it in the tests."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import hmac
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from standardwebhooks import Webhook
 
 from servicegate.clock import isoformat
 
@@ -27,18 +30,22 @@ def headers(message_id: str, content: bytes, secret: str | None, *, user_agent: 
     """`webhook-id` (stable across retries), `webhook-timestamp` and, with a secret,
     `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` keyed by the secret's
     UTF-8 bytes."""
-    now = now or datetime.now(UTC)
+    stamp = str(int((now or datetime.now(UTC)).timestamp()))
     out = {
         "content-type": "application/json",
         "user-agent": user_agent,
         "webhook-id": message_id,
-        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-timestamp": stamp,
     }
     if secret:
-        out["webhook-signature"] = _signer(secret).sign(message_id, now, content.decode("utf-8"))
+        mac = _keyed(secret).copy()
+        mac.update(b"%s.%s.%s" % (message_id.encode(), stamp.encode(), content))
+        out["webhook-signature"] = "v1," + base64.b64encode(mac.digest()).decode("ascii")
     return out
 
 
 @functools.lru_cache(maxsize=1024)
-def _signer(secret: str) -> Webhook:
-    return Webhook(secret.encode("utf-8"))
+def _keyed(secret: str) -> hmac.HMAC:
+    """HMAC-SHA256 keyed by the secret, nothing hashed yet (copied per message: keying is the
+    costly part)."""
+    return hmac.new(secret.encode("utf-8"), digestmod="sha256")

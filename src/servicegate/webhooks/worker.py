@@ -37,11 +37,14 @@ FLUSH_TRIES = 3
 
 @dataclass(slots=True)
 class _Settled:
-    outcome: dict[str, Any]
+    # The queue transition; None for a success, whose `done` is (token, id, status code):
+    # the successes of a flush are completed together, one UPDATE per token and status code.
+    outcome: dict[str, Any] | None
     attempt: tuple[Any, ...] | None = None  # a delivery_attempts row in ATTEMPT_COLUMNS order
     webhook_id: str | None = None
     verdict: str | None = None  # "ok", "final" (failed for good), "gone" (410)
     metric: str = "retry"
+    done: tuple[str, Any, int | None] | None = None
 
 
 @dataclass
@@ -61,6 +64,7 @@ class DeliveryWorker:
     _results: list[_Settled] = field(default_factory=list)
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
     _flush_failures: int = 0
+    _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _attempts: BulkInsert = field(init=False)
 
     def __post_init__(self) -> None:
@@ -152,19 +156,23 @@ class DeliveryWorker:
     # -- sending ---------------------------------------------------------------------------
     async def _send_loop(self, slot: int) -> None:
         """One of `concurrency` senders: take the next ready delivery, send it, repeat."""
-        ready = self._ready
+        ready, inflight, room = self._ready, self._inflight, self._room
+        # The claimer waits for room to claim at least half a batch (see `_claim_loop`).
+        roomy = self.config.concurrency + self.config.claim_batch \
+            - max(1, self.config.claim_batch // 2)
         while True:
             if not ready:
                 self._work.clear()
                 await self._work.wait()
                 continue
             token, row, hook, event, content = ready.popleft()
-            self._inflight[slot] = (token, row.id)
+            inflight[slot] = (token, row.id)
             try:
                 await self._deliver(token, row, hook, event, content)
             finally:
-                del self._inflight[slot]
-                self._room.set()
+                del inflight[slot]
+                if len(inflight) + len(ready) <= roomy:
+                    room.set()
 
     async def _deliver(self, token: str, row: Any, hook: WebhookRecord, event: Any,
                        content: bytes) -> None:
@@ -183,15 +191,15 @@ class DeliveryWorker:
         self._settle(self.outcome(token, row, hook, result))
 
     def outcome(self, token: str, row: Any, hook: WebhookRecord, result: AttemptResult) -> _Settled:
-        now = self._tick()
         attempt = (row.id, row.attempts, self._attempts.bind("started_at", result.started_at),
                    result.status_code, round(result.duration * 1000, 3), result.response_body,
                    result.error)
+        if result.ok:  # the common case: completed in `flush` (stamped with its time)
+            return _Settled(None, attempt, hook.id, "ok", "succeeded",
+                            (token, row.id, result.status_code))
+        now = self._tick()
         common = {"last_status_code": result.status_code, "last_error": result.error,
                   "updated_at": now}
-        if result.ok:
-            return _Settled(self.queue.done(row.id, token, completed_at=now, **common), attempt,
-                            hook.id, "ok", "succeeded")
         if result.gone:
             return _Settled(self.queue.park(row.id, token, HELD, **common), attempt, hook.id,
                             "gone", "held")
@@ -212,7 +220,7 @@ class DeliveryWorker:
 
     def _settle(self, settled: _Settled) -> None:
         self._results.append(settled)
-        metrics.delivered(settled.metric)
+        self._counts[settled.metric] += 1
         if settled.metric == "retry":
             self.wake.set()  # an immediate retry may be due now
         self._has_results.set()
@@ -227,11 +235,27 @@ class DeliveryWorker:
     async def flush(self) -> None:
         batch, self._results = self._results, []
         self._has_results.clear()
+        counts, self._counts = self._counts, defaultdict(int)
+        for outcome, count in counts.items():  # counted once, whatever becomes of the batch
+            metrics.delivered(outcome, count)
         if not batch:
             return
+        now = utcnow()
+        succeeded: dict[tuple[str, int | None], list[Any]] = defaultdict(list)
+        others = []
+        for s in batch:
+            if s.done is not None:
+                token, item_id, status_code = s.done
+                succeeded[token, status_code].append(item_id)
+            elif s.outcome is not None:
+                others.append(s.outcome)
         try:
             async with self.queue.transaction(relaxed=True) as conn:  # lost: sent again
-                await self.queue.settle(conn, [s.outcome for s in batch])
+                for (token, status_code), ids in succeeded.items():
+                    await self.queue.complete(conn, token, ids, completed_at=now,
+                                              updated_at=now, last_status_code=status_code,
+                                              last_error=None)
+                await self.queue.settle(conn, others)
                 await self._attempts.execute(conn, [s.attempt for s in batch if s.attempt])
                 await self._health(conn, batch)
         except Exception as exc:
