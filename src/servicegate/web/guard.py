@@ -34,7 +34,8 @@ def _credentials(scope: Scope) -> tuple[str | None, str | None]:
 
 async def authenticate(request: Request, runtime: Runtime | None = None) -> Principal:
     authenticator = (runtime or runtime_of(request)).authenticator
-    return await authenticate_scope(request.scope, authenticator)
+    return (cached_principal(request.scope, authenticator)  # no coroutine: the usual case
+            or await authenticate_scope(request.scope, authenticator))
 
 
 def cached_principal(scope: Scope, authenticator: Authenticator) -> Principal | None:
