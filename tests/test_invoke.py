@@ -65,11 +65,11 @@ async def test_an_asynchronous_submission_stores_what_the_context_would(dgw):
     principal = Principal(client_id="cl_1", name="n", scopes=frozenset({"services", "a"}),
                           via="api_key")
     args = (["a b", "c"], [("x", "1"), ("x", "2")], raw, orjson.loads(raw))
-    stored = stored_context(request, definition, principal, *args)
-    expected = build_context(request, definition, "services", principal, *args,
+    stored = stored_context(request.scope, definition, principal, *args)
+    expected = build_context(request.scope, definition, "services", principal, *args,
                              None).to_json()
     assert stored.pop("received_at") >= expected.pop("received_at") - 1
     assert orjson.loads(orjson.dumps(stored)) == orjson.loads(orjson.dumps(expected))
     assert stored["headers"]["x-trace"] == "t1, t2" and "x-other" not in stored["headers"]
     assert base64.b64decode(stored["raw_body"]) == raw
-    assert stored_context(request, definition, principal, [], [], b"", None)["raw_body"] == ""
+    assert stored_context(request.scope, definition, principal, [], [], b"", None)["raw_body"] == ""

@@ -153,6 +153,21 @@ async def test_gateway_body_limit_413(dgw):
     assert_problem(r, 413)
 
 
+async def test_gateway_body_limit_413_on_a_chunked_body(dgw):
+    """The /services path reads the body itself: the limit holds on the bytes received."""
+    await dgw.define("hello.yaml", HELLO)
+    limit = dgw.runtime.settings.limits.max_body_bytes
+
+    async def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b"1" * 65536
+
+    r = await dgw.call("POST", "/services/hello", content=chunks(),
+                       headers={"Content-Type": "application/json", "X-Request-Id": "rid-413"})
+    assert assert_problem(r, 413)["limit"] == limit
+    assert r.headers["x-request-id"] == "rid-413"
+
+
 @pytest.mark.parametrize("value", ["true", "TRUE", "1"])
 async def test_async_true_answers_202_with_a_job(dgw, value):
     await dgw.define("hello.yaml", HELLO)

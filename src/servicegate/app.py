@@ -129,4 +129,4 @@ class GatewayApp(Starlette):
         # `/services/{name}` skips the router's route-by-route matching (see ServicesDispatch)
         dispatch = services.ServicesDispatch(self.router, self.base_path)
         return GatewayMiddleware(dispatch, handlers=self.exception_handlers,  # type: ignore[arg-type]
-                                 **self.gateway_options)
+                                 direct=dispatch.direct, **self.gateway_options)

@@ -161,4 +161,7 @@ class Runtime:
 
 
 def runtime_of(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
+    """The app's runtime. `state["runtime"]`, not `state.runtime`: Starlette's State answers
+    an attribute only after the normal lookup failed (an AttributeError made and dropped,
+    ~1 µs on every request)."""
+    return request.scope["app"].state["runtime"]  # type: ignore[no-any-return]

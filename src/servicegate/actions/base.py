@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -123,6 +123,12 @@ class Action:
     #: The result when it is the same for every request (nothing to render, nothing to call):
     #: the endpoints then answer it without building a context. Shared: never mutate it.
     constant: ActionResult | None = None
+
+    #: When the action needs no template variables, only the request's parts: a function
+    #: `(runtime, method, segments, query, header_map, raw_body, request_id) -> awaitable`
+    #: doing what `run` does, `header_map` the request's headers by lowercase bytes name (no
+    #: name repeated: see web/headermap.py). The `/services` path then builds no context.
+    direct: Callable[..., Awaitable[ActionResult]] | None = None
 
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiohttp
 import orjson
@@ -22,9 +23,12 @@ from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionTyp
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
-from servicegate.actions.subpath import UnsafePath, checked_url, literal_base
+from servicegate.actions.subpath import UnsafePath, checked_url, encode_segments, literal_base
 from servicegate.definitions.types import Duration
 from servicegate.expressions import Value, compile_text, compile_value, is_literal
+
+if TYPE_CHECKING:
+    from servicegate.runtime import Runtime
 
 log = structlog.get_logger("servicegate.actions.http")
 
@@ -123,6 +127,7 @@ class HttpAction(Action):
                                       encoded=True)
         self.method = spec.method
         self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
+        self.forward_raw = tuple((name.encode("latin-1"), name) for name in self.forward)
         self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
         self.query: str | Value = (spec.query if isinstance(spec.query, str)
                                    else compile_value(spec.query, f"{where}.query"))
@@ -141,20 +146,23 @@ class HttpAction(Action):
             self.r_headers = compile_headers(spec.response.headers, f"{where}.response.headers")
             self.r_body = (compile_value(spec.response.body, f"{where}.response.body")
                            if "body" in spec.response.model_fields_set else None)
+        # nothing to render: the request's parts are enough (see `Action.direct`)
+        if ((self.literal_url is not None or self.subpath_join is not None)
+                and not self.set_headers and isinstance(self.query, str)
+                and isinstance(self.body, str) and self.response is None):
+            self.direct = self._direct
 
     def captured_headers(self) -> set[str]:
         return set(self.forward)
 
     async def run(self, invocation: Invocation) -> ActionResult:
         ctx = invocation.context
-        if self.literal_url is not None:
-            url = self.literal_url
-        elif self.subpath_join is not None:
-            if ctx.segments:
-                prefix, suffix = self.subpath_join
-                url = URL(prefix + ctx.subpath + suffix, encoded=True)
-            else:
-                url = self.no_subpath_url
+        if self.direct is not None:
+            return await self._forward(invocation.runtime, ctx.method, ctx.segments, ctx.query,
+                                       self._headers(ctx.headers, ctx.request_id, None),
+                                       ctx.raw_body)
+        if self.literal_url is not None or self.subpath_join is not None:
+            url = self._plain_url(ctx.segments)
         else:
             try:
                 url = checked_url(str(self.url.render(invocation.variables)), self.base)
@@ -162,33 +170,84 @@ class HttpAction(Action):
                 raise action_problem(400, f"definition {self.definition!r} refused the upstream "
                                      f"URL: {exc}", self.definition) from None
         method = self.method or ctx.method
-        headers: CIMultiDict[str] = CIMultiDict()  # (no `CIMultiDict[str]()`: an alias per call)
-        if ctx.headers:  # only allow-listed headers were captured; usually none came
-            for name in self.forward:
-                value = ctx.headers.get(name)
-                if value is not None:
-                    headers[name] = value
-        if self.set_headers:
-            headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
-        if ctx.request_id:
-            headers["X-Request-Id"] = ctx.request_id
+        headers = self._headers(ctx.headers, ctx.request_id, invocation)
         query = self.query
         params = ((ctx.query or None) if query == "passthrough"
                   else None if query == "none" else self._params(invocation))
         data = (ctx.raw_body or None) if self.body == "passthrough" else self._body(invocation,
                                                                                      headers)
-        if self.retry is None or method not in IDEMPOTENT:  # one attempt: one frame less
-            try:
-                result = await self._attempt(invocation.runtime.http, method, url, headers,
-                                             params, data, ())
-            except UpstreamFailed as exc:
-                result = self._failed(exc, url)
-        else:
-            result = await self._with_retries(invocation.runtime.http, self.retry, method, url,
-                                              headers, params, data)
+        result = await self._send(invocation.runtime.http, method, url, headers, params, data)
         if self.response is None:
             return result
         return self._mapped(result, invocation.variables)
+
+    def _direct(self, runtime: Runtime, method: str, segments: list[str],
+                query: list[tuple[str, str]], header_map: dict[bytes, bytes], raw_body: bytes,
+                request_id: str) -> Awaitable[ActionResult]:
+        """`Action.direct`: `_headers` from the request's header map, then `_forward`."""
+        headers: CIMultiDict[str] = CIMultiDict()
+        for raw_name, name in self.forward_raw:
+            value = header_map.get(raw_name)
+            if value is not None:
+                headers[name] = value.decode("latin-1")
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        return self._forward(runtime, method, segments, query, headers, raw_body)
+
+    def _forward(self, runtime: Runtime, method: str, segments: list[str],
+                 query: list[tuple[str, str]], headers: CIMultiDict[str],
+                 raw_body: bytes) -> Awaitable[ActionResult]:
+        """`run` when nothing is templated but `{{ subpath }}`: from the request's parts,
+        without an invocation context. Not a coroutine: the caller awaits the attempt's
+        own (a frame less on every resume)."""
+        params = (query or None) if self.query == "passthrough" else None
+        if self.body == "passthrough":
+            data = raw_body or None
+        else:  # none
+            headers.popall("content-type", None)
+            data = None
+        method = self.method or method
+        if self.literal_url is not None:  # (`_plain_url`, inlined)
+            url = self.literal_url
+        elif segments:
+            prefix, suffix = self.subpath_join  # type: ignore[misc]
+            url = URL(prefix + encode_segments(segments) + suffix, encoded=True)
+        else:
+            url = self.no_subpath_url  # type: ignore[assignment]
+        if self.retry is None or method not in IDEMPOTENT:
+            return self._attempt(runtime.http, method, url, headers, params, data, None)
+        return self._with_retries(runtime.http, self.retry, method, url, headers, params, data)
+
+    def _plain_url(self, segments: list[str]) -> URL:
+        """The URL of a literal or `http://host/base/{{ subpath }}` template."""
+        if self.literal_url is not None:
+            return self.literal_url
+        if segments:
+            prefix, suffix = self.subpath_join  # type: ignore[misc]
+            return URL(prefix + encode_segments(segments) + suffix, encoded=True)
+        return self.no_subpath_url  # type: ignore[return-value]
+
+    def _headers(self, captured: dict[str, str], request_id: str,
+                 invocation: Invocation | None) -> CIMultiDict[str]:
+        """Forwarded request headers, then the `set` ones (rendered), then X-Request-Id."""
+        headers: CIMultiDict[str] = CIMultiDict()  # (no `CIMultiDict[str]()`: an alias per call)
+        if captured:  # only allow-listed headers were captured; usually none came
+            for name in self.forward:
+                value = captured.get(name)
+                if value is not None:
+                    headers[name] = value
+        if self.set_headers and invocation is not None:
+            headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
+        if request_id:
+            headers["X-Request-Id"] = request_id
+        return headers
+
+    async def _send(self, session: aiohttp.ClientSession, method: str, url: URL,
+                    headers: CIMultiDict[str], params: list[tuple[str, str]] | None,
+                    data: bytes | None) -> ActionResult:
+        if self.retry is None or method not in IDEMPOTENT:
+            return await self._attempt(session, method, url, headers, params, data, None)
+        return await self._with_retries(session, self.retry, method, url, headers, params, data)
 
     def _params(self, invocation: Invocation) -> list[tuple[str, str]]:
         """The query mapping rendered (`passthrough` and `none` are handled in `run`)."""
@@ -242,27 +301,35 @@ class HttpAction(Action):
     async def _attempt(self, session: aiohttp.ClientSession, method: str, url: Any, headers: CIMultiDict[str],
                        params: list[tuple[str, str]] | None, data: bytes | None,
                        retry_statuses: Any) -> ActionResult:
+        """One request upstream. `retry_statuses` None: the only attempt, a failure answered
+        here (`_failed`); else UpstreamFailed, also for an answer with one of those statuses."""
         try:
-            async with session.request(method, url, headers=headers, params=params, data=data,
-                                       timeout=self.timeout, allow_redirects=False) as resp:
-                passed = passed_back(resp.raw_headers)
-                length = resp.content_length
-                if length is not None:
-                    if length > self.max_bytes:
-                        raise UpstreamFailed("unreachable", f"upstream response of {length} "
-                                             "bytes exceeds the limit")
-                    raw = await resp.read()
-                else:
-                    raw = await self._read_capped(resp)
-                result = ActionResult(resp.status, passed, None, raw,
-                                      resp.headers.get("Content-Type"))
-        except TimeoutError:
-            raise UpstreamFailed("timeout", f"upstream did not answer within "
-                                 f"{self.timeout_seconds:g}s") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamFailed("unreachable", f"upstream unreachable "
-                                 f"({type(exc).__name__})") from None
-        if resp.status in retry_statuses:
+            try:
+                async with session.request(method, url, headers=headers, params=params,
+                                           data=data, timeout=self.timeout,
+                                           allow_redirects=False) as resp:
+                    passed = passed_back(resp.raw_headers)
+                    length = resp.content_length
+                    if length is not None:
+                        if length > self.max_bytes:
+                            raise UpstreamFailed("unreachable", f"upstream response of {length} "
+                                                 "bytes exceeds the limit")
+                        raw = await resp.read()
+                    else:
+                        raw = await self._read_capped(resp)
+                    result = ActionResult(resp.status, passed, None, raw,
+                                          resp.headers.get("Content-Type"))
+            except TimeoutError:
+                raise UpstreamFailed("timeout", f"upstream did not answer within "
+                                     f"{self.timeout_seconds:g}s") from None
+            except aiohttp.ClientError as exc:
+                raise UpstreamFailed("unreachable", f"upstream unreachable "
+                                     f"({type(exc).__name__})") from None
+        except UpstreamFailed as exc:
+            if retry_statuses is None:
+                return self._failed(exc, url)
+            raise
+        if retry_statuses is not None and resp.status in retry_statuses:
             raise UpstreamFailed("status", f"upstream answered {resp.status}", result)
         return result
 
@@ -295,9 +362,26 @@ def passed_back(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
     """The upstream's response headers the client gets (a repeated name: its last value)."""
     headers: dict[str, str] = {}
     for name, value in raw_headers:
-        if name.lower() not in NOT_PASSED_BACK:
-            headers[name.decode("latin-1")] = value.decode("latin-1")
+        try:
+            key = _PASSED_NAMES[name]
+        except KeyError:
+            key = _passed_name(name)
+        if key is not None:
+            headers[key] = value.decode("latin-1")
     return headers
+
+
+# Each raw header name an upstream sent (as it spelled it): its str name, or None when it is
+# not passed back. A name costs one dict probe instead of a `.lower()` and a set look-up.
+_PASSED_NAMES: dict[bytes, str | None] = {}
+
+
+def _passed_name(name: bytes) -> str | None:
+    if len(_PASSED_NAMES) >= 4096:  # arbitrary names from upstreams: keep it bounded
+        _PASSED_NAMES.clear()
+    key = _PASSED_NAMES[name] = (None if name.lower() in NOT_PASSED_BACK
+                                 else name.decode("latin-1"))
+    return key
 
 
 def _scalar(value: Any) -> str:

@@ -34,9 +34,7 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
         async with asyncio.timeout(definition.timeout):
             return await definition.action.run(invocation)
     except TimeoutError:
-        raise action_problem(
-            504, f"definition {definition.name!r} did not finish within {definition.timeout:g}s",
-            definition.name) from None
+        raise timed_out(definition) from None
     except TemplateFailure as exc:
         # The cause names the template location, never the values it was rendering.
         # Only Jinja's own messages are logged: they name variables, never their values.
@@ -46,3 +44,10 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
         raise action_problem(
             500, f"a template or expression failed in definition {definition.name!r} "
             f"({exc.where}); quote the traceId", definition.name, where=exc.where) from None
+
+
+def timed_out(definition: CompiledDefinition) -> Exception:
+    """The 504 problem of a definition that ran past its timeout."""
+    return action_problem(
+        504, f"definition {definition.name!r} did not finish within {definition.timeout:g}s",
+        definition.name)

@@ -64,8 +64,8 @@ async def _invoke(request: Request, definition: CompiledDefinition,
             raise ProblemError(500, f"callback {name!r} cannot verify signatures: its secret is "
                                "not configured", definition=name) from None
     check_input(definition, body)
-    context = build_context(request, definition, "callback", principal, [],
-                            query_pairs(request), raw, body, form)
+    context = build_context(request.scope, definition, "callback", principal, [],
+                            query_pairs(request.scope), raw, body, form)
     result = await invoke(definition, context, runtime_of(request))
     return respond(result, limit_headers)
 

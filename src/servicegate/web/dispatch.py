@@ -99,9 +99,24 @@ class RawResponse(Response):
         self.background = None
         self.body = body
         self.media_type = media_type
-        if media_type.startswith("text/") and "charset=" not in media_type.lower():
-            media_type += "; charset=utf-8"
         raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        raw.append((b"content-type", media_type.encode("latin-1")))
+        try:
+            raw.append(_content_types[media_type])
+        except KeyError:
+            raw.append(_content_type(media_type))
         self.raw_headers = raw
+
+
+# The content-type header of each media type seen (upstreams send a handful).
+_content_types: dict[str, tuple[bytes, bytes]] = {}
+
+
+def _content_type(media_type: str) -> tuple[bytes, bytes]:
+    value = media_type
+    if media_type.startswith("text/") and "charset=" not in media_type.lower():
+        value += "; charset=utf-8"
+    if len(_content_types) >= 1024:
+        _content_types.clear()
+    header = _content_types[media_type] = (b"content-type", value.encode("latin-1"))
+    return header
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import Scope
 
-from servicegate.auth.authenticator import Unauthenticated
+from servicegate.auth.authenticator import Authenticator, Unauthenticated
 from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import missing
 from servicegate.runtime import Runtime, runtime_of
@@ -33,8 +33,29 @@ def _credentials(scope: Scope) -> tuple[str | None, str | None]:
 
 
 async def authenticate(request: Request, runtime: Runtime | None = None) -> Principal:
-    api_key, authorization = _credentials(request.scope)
     authenticator = (runtime or runtime_of(request)).authenticator
+    return (cached_principal(request.scope, authenticator)  # no coroutine: the usual case
+            or await authenticate_scope(request.scope, authenticator))
+
+
+def cached_principal(scope: Scope, authenticator: Authenticator) -> Principal | None:
+    """The principal of a cached API key without a coroutine (the usual case), kept in the
+    scope as `authenticate` does; None: `await authenticate_scope(...)`."""
+    by_name = header_map(scope)
+    if by_name is not None:
+        raw = by_name.get(b"x-api-key")
+        api_key = None if raw is None else raw.decode("latin-1")
+    else:
+        api_key = _credentials(scope)[0]
+    principal = authenticator.cached_key(api_key) if api_key else None
+    if principal is not None:
+        scope["state"]["principal"] = principal
+    return principal
+
+
+async def authenticate_scope(scope: Scope, authenticator: Authenticator) -> Principal:
+    """`authenticate` on the ASGI scope (the `/services/{name}` path has no Request)."""
+    api_key, authorization = _credentials(scope)
     principal = authenticator.cached_key(api_key) if api_key else None
     if principal is None:
         try:
@@ -46,7 +67,7 @@ async def authenticate(request: Request, runtime: Runtime | None = None) -> Prin
                 headers={"WWW-Authenticate": f'{CHALLENGE}, error="invalid_token"'
                          if "required" not in str(exc) else CHALLENGE},
             ) from None
-    request.scope["state"]["principal"] = principal
+    scope["state"]["principal"] = principal
     return principal
 
 

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
+from starlette.types import Scope
 
 from servicegate.actions.context import InvocationContext, Via
 from servicegate.actions.subpath import UnsafePath, split_raw
@@ -40,9 +41,9 @@ def async_flag(query: list[tuple[str, str]]) -> tuple[bool | None, list[tuple[st
     return flag, rest
 
 
-def subpath_segments(request: Request, prefix_segments: int) -> list[str]:
+def subpath_segments(scope: Scope, prefix_segments: int) -> list[str]:
     """Decoded sub-path segments after `/<group>/<name>`, from the raw (undecoded) path."""
-    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    raw: bytes = scope.get("raw_path") or scope["path"].encode()
     text = raw.decode("latin-1").split("?", 1)[0]
     pieces = text.split("/")[1 + prefix_segments:]
     try:
@@ -51,30 +52,39 @@ def subpath_segments(request: Request, prefix_segments: int) -> list[str]:
         raise ProblemError(400, f"the sub-path is not allowed: {exc}") from None
 
 
-def query_pairs(request: Request) -> list[tuple[str, str]]:
-    raw = request.scope.get("query_string", b"")
+def query_pairs(scope: Scope) -> list[tuple[str, str]]:
+    raw = scope.get("query_string", b"")
     if not raw:
         return []
     return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
 
 
-def _media_type(request: Request) -> str | None:
-    value = request.headers.get("content-type")
-    return value.split(";", 1)[0].strip().lower() if value else None
+def _media_type(scope: Scope) -> str | None:
+    by_name = header_map(scope)
+    if by_name is not None:
+        raw = by_name.get(b"content-type")
+    else:  # the first one, as `request.headers.get`
+        raw = next((v for n, v in scope["headers"] if n == b"content-type"), None)
+    return raw.decode("latin-1").split(";", 1)[0].strip().lower() if raw else None
 
 
 async def read_body(request: Request, definition: CompiledDefinition, *, any_type: bool
                     ) -> tuple[bytes, Any, dict[str, str] | None]:
     """The raw bytes, the parsed value (JSON, or form values for callbacks), the form."""
-    if not may_have_body(request):
+    if not may_have_body(request.scope):
         return b"", None, None
-    raw = await request.body()
+    return parse_body(await request.body(), request.scope, definition, any_type=any_type)
+
+
+def parse_body(raw: bytes, scope: Scope, definition: CompiledDefinition, *, any_type: bool
+               ) -> tuple[bytes, Any, dict[str, str] | None]:
+    """`read_body` once the bytes are in."""
     if definition.max_bytes is not None and len(raw) > definition.max_bytes:
         raise ProblemError(413, f"request body exceeds the limit of {definition.max_bytes} bytes "
                            f"for definition {definition.name!r}", limit=definition.max_bytes)
     if not raw.strip():
         return raw, None, None
-    media = _media_type(request)
+    media = _media_type(scope)
     if any_type:
         if media == "application/x-www-form-urlencoded":
             try:
@@ -90,21 +100,20 @@ async def read_body(request: Request, definition: CompiledDefinition, *, any_typ
         raise ProblemError(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
 
 
-def may_have_body(request: Request) -> bool:
+def may_have_body(scope: Scope) -> bool:
     """A Content-Length other than 0 or a Transfer-Encoding: only then is there a body."""
-    by_name = header_map(request.scope)
+    by_name = header_map(scope)
     if by_name is not None:
         length = by_name.get(b"content-length")
         return (length is not None and length != b"0") or b"transfer-encoding" in by_name
-    for name, value in request.scope["headers"]:
+    for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return True
     return False
 
 
-def _captured(request: Request, definition: CompiledDefinition) -> tuple[dict[str, str], str | None]:
+def captured(scope: Scope, definition: CompiledDefinition) -> tuple[dict[str, str], str | None]:
     """The request headers the definition captures, and the content type."""
-    scope = request.scope
     wanted = definition.captured_header_bytes
     headers: dict[str, str] = {}
     content_type = None
@@ -113,9 +122,13 @@ def _captured(request: Request, definition: CompiledDefinition) -> tuple[dict[st
         value = by_name.get(b"content-type")
         if value is not None:
             content_type = value.decode("latin-1")
-        if not wanted.isdisjoint(by_name):
+        present = wanted.intersection(by_name)
+        if len(present) == 1:  # (often `accept`) no order to keep
+            for raw_name in present:
+                headers[raw_name.decode("latin-1")] = by_name[raw_name].decode("latin-1")
+        elif present:
             for raw_name, raw_value in scope["headers"]:  # in the request's order
-                if raw_name in wanted:
+                if raw_name in present:
                     headers[raw_name.decode("latin-1")] = raw_value.decode("latin-1")
         return headers, content_type
     for raw_name, raw_value in scope["headers"]:  # ASGI names are lowercase bytes
@@ -130,12 +143,11 @@ def _captured(request: Request, definition: CompiledDefinition) -> tuple[dict[st
     return headers, content_type
 
 
-def build_context(request: Request, definition: CompiledDefinition, via: Via,
+def build_context(scope: Scope, definition: CompiledDefinition, via: Via,
                   principal: Principal | None, segments: list[str],
                   query: list[tuple[str, str]], raw: bytes, body: Any,
                   form: dict[str, str] | None) -> InvocationContext:
-    scope = request.scope
-    headers, content_type = _captured(request, definition)
+    headers, content_type = captured(scope, definition)
     # positional (the fields' order): keywords cost as much again here
     return InvocationContext(
         definition.name, via, scope["method"], segments, query, headers, body, raw,
@@ -144,16 +156,16 @@ def build_context(request: Request, definition: CompiledDefinition, via: Via,
     )
 
 
-def stored_context(request: Request, definition: CompiledDefinition, principal: Principal,
+def stored_context(scope: Scope, definition: CompiledDefinition, principal: Principal,
                    segments: list[str], query: list[tuple[str, str]], raw: bytes,
                    body: Any) -> dict[str, Any]:
     """`build_context(...).to_json()` for a `/services` call, without the InvocationContext in
     between: what an asynchronous submission stores (`InvocationContext.from_json` reads it)."""
-    headers, content_type = _captured(request, definition)
+    headers, content_type = captured(scope, definition)
     return {
         "definition": definition.name,
         "via": "services",
-        "method": request.scope["method"],
+        "method": scope["method"],
         "segments": segments,
         "query": query,  # pairs: JSON arrays, as `to_json` writes them
         "headers": headers,
@@ -162,6 +174,6 @@ def stored_context(request: Request, definition: CompiledDefinition, principal: 
         "content_type": content_type,
         "form": None,
         "principal": principal.as_context(),
-        "request_id": request.scope.get("state", {}).get("request_id", ""),
+        "request_id": scope.get("state", {}).get("request_id", ""),
         "received_at": time.time(),
     }

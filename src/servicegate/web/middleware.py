@@ -21,8 +21,15 @@ from servicegate.web.responses import dumps
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 # Generated ids: a random per-process prefix and a counter (unique across nodes, ~0.2 µs).
 _ID_PREFIX = os.urandom(8).hex()
-_ID_COUNTER = itertools.count(1)
+# Counting from 2**64 + 1: `hex(n)[3:]` is the counter as 16 hex digits ('0x1' dropped),
+# cheaper than an `:016x` format.
+_ID_COUNTER = itertools.count((1 << 64) + 1)
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+# An app answering one request without the `send` and `receive` wrappers: it appends the
+# given headers to its response start, puts the status into the list before sending it and
+# refuses a body over the limit (BodyTooLarge).
+Direct = Callable[[Scope, Receive, Send, tuple[tuple[bytes, bytes], ...], list[int], int],
+                  Awaitable[None]]
 access_log = structlog.get_logger("servicegate.access")
 error_log = structlog.get_logger("servicegate.errors")
 
@@ -30,7 +37,9 @@ error_log = structlog.get_logger("servicegate.errors")
 class GatewayMiddleware:
     """The only layer around the router (see `app.GatewayApp`).
 
-    It also does what Starlette's two default layers would: exceptions with a handler in
+    `direct(scope)` may name an app that answers the request without the `send` wrapper (the
+    `/services/{name}` path, see api/services.py). It also does what Starlette's two default
+    layers would: exceptions with a handler in
     `handlers` (matched along the exception's MRO, as Starlette's ExceptionMiddleware does)
     become that handler's response, any other one a logged 500 problem - unless the response
     has started, when the exception propagates to the server.
@@ -39,8 +48,10 @@ class GatewayMiddleware:
     def __init__(
         self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool, access_log_on: bool,
         handlers: Mapping[type[Exception], Handler] | None = None,
+        direct: Callable[[Scope], Direct | None] | None = None,
     ) -> None:
         self.app = app
+        self.direct = direct
         self.max_body_bytes = max_body_bytes
         self.metrics_on = metrics_on
         self.access_log_on = access_log_on
@@ -70,29 +81,30 @@ class GatewayMiddleware:
                     content_length = value
         scope[headermap.KEY] = by_name
         if raw_id is None:
-            request_id = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+            request_id = _ID_PREFIX + hex(next(_ID_COUNTER))[3:]
             raw_id = request_id.encode("ascii")
         else:
             request_id = raw_id.decode("ascii")
         scope.setdefault("state", {})["request_id"] = request_id
-        scope["starlette.exception_handlers"] = self.starlette_handlers
         rid_header = (b"x-request-id", raw_id)
         status_holder = [0]  # the answer's status once its start was sent
 
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder[0] = message["status"]
-                message["headers"] = [*message.get("headers", ()), rid_header]
-            await send(message)
-
         if content_length is not None and _too_long(content_length, self.max_body_bytes):
-            await self._reject_413(scope, send_with_id, request_id)
+            await self._reject_413(scope, _with_id(send, rid_header, status_holder), request_id)
         else:
+            direct = self.direct(scope) if self.direct is not None else None
             try:
-                await self.app(scope, limited_receive(receive, self.max_body_bytes), send_with_id)
+                if direct is not None:  # it appends the request id header itself
+                    await direct(scope, receive, send, (rid_header,), status_holder,
+                                 self.max_body_bytes)
+                else:
+                    scope["starlette.exception_handlers"] = self.starlette_handlers
+                    await self.app(scope, limited_receive(receive, self.max_body_bytes),
+                                   _with_id(send, rid_header, status_holder))
             except Exception as exc:
                 if status_holder[0]:
                     raise
+                send_with_id = _with_id(send, rid_header, status_holder)
                 handler = self._handler(exc)
                 if handler is None:
                     await self._crash(scope, send_with_id, request_id, exc)
@@ -150,6 +162,18 @@ class GatewayMiddleware:
             trace_id=request_id,
         )
         await _send_problem(send, 500, body)
+
+
+def _with_id(send: Send, rid_header: tuple[bytes, bytes], status_holder: list[int]) -> Send:
+    """`send` appending the request id header to the response start, noting its status."""
+
+    async def send_with_id(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            status_holder[0] = message["status"]
+            message["headers"] = [*message.get("headers", ()), rid_header]
+        await send(message)
+
+    return send_with_id
 
 
 async def _send_problem(send: Send, status: int, body: dict, *, close: bool = False) -> None:

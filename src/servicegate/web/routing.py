@@ -7,6 +7,7 @@ about a tenth of an authenticated ping.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable, Sequence
 
 from starlette import routing
@@ -32,7 +33,11 @@ def _lean(endpoint: Endpoint) -> ASGIApp:
 
 
 class Route(routing.Route):
-    def __init__(self, path: str, endpoint: Endpoint, *, methods: Sequence[str] | None = None,
-                 name: str | None = None) -> None:
+    """A route whose endpoint is a `Request -> Response` function (wrapped lean) or, as in
+    Starlette, an ASGI app (used as it is)."""
+
+    def __init__(self, path: str, endpoint: Endpoint | ASGIApp, *,
+                 methods: Sequence[str] | None = None, name: str | None = None) -> None:
         super().__init__(path, endpoint, methods=list(methods) if methods else None, name=name)
-        self.app = _lean(endpoint)
+        if inspect.isfunction(endpoint) or inspect.ismethod(endpoint):
+            self.app = _lean(endpoint)  # type: ignore[arg-type]

@@ -1,0 +1,59 @@
+"""`/services/{name}?async=true`: store the invocation as a job and answer 202 (issue 6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+from starlette.types import Scope
+
+from servicegate.auth.principal import Principal
+from servicegate.jobs.store import IdempotencyMismatch
+from servicegate.runtime import Runtime
+from servicegate.web.dispatch import RawResponse
+from servicegate.web.problems import ProblemError
+from servicegate.web.responses import dumps
+
+MAX_KEY = 255
+
+
+def origin(scope: Scope) -> str:
+    """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`)."""
+    for name, value in scope["headers"]:
+        if name == b"host":
+            return f"{scope['scheme']}://{value.decode('latin-1')}"
+    host, port = scope.get("server") or ("localhost", None)
+    return f"{scope['scheme']}://{host}:{port}" if port else f"{scope['scheme']}://{host}"
+
+
+def idempotency_key(scope: Scope) -> str | None:
+    # the first one, as `request.headers.get` (ASGI names are lowercase bytes)
+    raw = next((v for n, v in scope["headers"] if n == b"idempotency-key"), None)
+    if raw is None:
+        return None
+    value = raw.decode("latin-1").strip().strip('"')
+    if not 1 <= len(value) <= MAX_KEY or not value.isprintable() or not value.isascii():
+        raise ProblemError(400, f"the Idempotency-Key header must be 1 to {MAX_KEY} printable "
+                           "ASCII characters")
+    return value
+
+
+async def submit(scope: Scope, runtime: Runtime, context: dict[str, Any], principal: Principal,
+                 key: str | None, limit_headers: dict[str, str]) -> Response:
+    """Everything is validated: store the job and answer 202 (asynchronous request-reply)."""
+    try:
+        submitted = await runtime.jobs.submit(context, principal.client_id, key)
+    except IdempotencyMismatch:
+        raise ProblemError(422, "this Idempotency-Key was already used for a different "
+                           "request (method, service, sub-path, query or body)",
+                           title="Idempotency key reused") from None
+    headers = {
+        "Location": f"{origin(scope)}{runtime.settings.server.base_path}"
+                    f"/services/jobs/{submitted.job_id}",
+        "Retry-After": runtime.jobs.retry_after,
+        **limit_headers,
+    }
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return RawResponse(dumps({"jobId": submitted.job_id, "status": submitted.status}), 202,
+                       headers, "application/json")
