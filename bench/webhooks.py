@@ -122,6 +122,17 @@ class Gateway:
                        log=self.workdir / "worker.log")
 
 
+def ingest_gateway(tmp: Path, database: str) -> tuple[Gateway, dict, dict]:
+    """A migrated gateway with delivery workers off, a publishing client and a subscribing
+    client (each as `clients create --json` prints it)."""
+    ingest = Gateway(tmp, database, SERVICEGATE_WEBHOOKS__WORKERS="0")
+    ingest.cli("migrate")
+    pub = json.loads(ingest.cli("clients", "create", "backoffice", "--json",
+                                "--scope", "events:publish"))
+    sub = json.loads(ingest.cli("clients", "create", "partner", "--json", "--scope", "webhooks"))
+    return ingest, pub, sub
+
+
 def event_body(n: int) -> dict:
     return {"event": "payment", "data": {"paymentId": n, "debtorId": 4711, "amount": "125.50",
                                          "currency": "EUR", "reference": "INV-2026-00042",
@@ -284,11 +295,7 @@ async def main(database: str | None) -> None:
     database = database or f"sqlite:///{tmp}/gateway.db"
     rows: list[str] = []
     with nginx_sink(tmp) as (sink, log):
-        ingest = Gateway(tmp, database, SERVICEGATE_WEBHOOKS__WORKERS="0")
-        ingest.cli("migrate")
-        pub = json.loads(ingest.cli("clients", "create", "backoffice", "--json",
-                                    "--scope", "events:publish"))
-        sub = json.loads(ingest.cli("clients", "create", "partner", "--json", "--scope", "webhooks"))
+        ingest, pub, sub = ingest_gateway(tmp, database)
         with ingest.serve():
             single = await accept_rate(ingest.url, pub["api_key"], batch=1, concurrency=32)
             batched = await accept_rate(ingest.url, pub["api_key"], batch=100, concurrency=4)

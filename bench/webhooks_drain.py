@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import subprocess
 import tempfile
@@ -27,10 +26,10 @@ from bench.webhooks import (
     EVENT_OF,
     SECRET,
     SUBSCRIBERS,
-    Gateway,
     arrival_rate,
     cpu_seconds,
     drain,
+    ingest_gateway,
     nginx_sink,
     publish_all,
     raw_ceiling,
@@ -64,11 +63,7 @@ async def main(args: argparse.Namespace) -> None:
     (tmp / "definitions").mkdir()
     database = args.database or f"sqlite:///{tmp}/gateway.db"
     with nginx_sink(tmp) as (sink, log):
-        ingest = Gateway(tmp, database, SERVICEGATE_WEBHOOKS__WORKERS="0")
-        ingest.cli("migrate")
-        pub = json.loads(ingest.cli("clients", "create", "backoffice", "--json",
-                                    "--scope", "events:publish"))
-        sub = json.loads(ingest.cli("clients", "create", "partner", "--json", "--scope", "webhooks"))
+        ingest, pub, sub = ingest_gateway(tmp, database)
         expected = args.events * SUBSCRIBERS
         with ingest.serve():
             async with aiohttp.ClientSession() as http:
