@@ -250,3 +250,22 @@ async def test_parallel_parsing_keeps_file_order_and_reports_every_bad_row(engin
     names = await ids_and_names(engine)
     assert names["id-4"] == "Same Chunk" and names["id-2"] == "Next Chunk"
     assert set(names) == {f"id-{i}" for i in (1, 2, 3, 4, 7, 8, 9, 11)}
+
+
+@pytest.mark.e2e
+async def test_cli_import_parses_in_worker_processes(tmp_path, database_url, engine):
+    """The real command with a worker process (spawned from the console script) and several
+    batches: every identity arrives, a bad line is reported with its number."""
+    out = tmp_path / "people.jsonl"
+    lines = [orjson.dumps(generator.identity(11, i)) for i in range(450)]
+    lines.insert(200, b"{broken")
+    out.write_bytes(b"\n".join(lines) + b"\n")
+    r = _cli(tmp_path, database_url, "identities", "import", str(out), "--batch-size", "100",
+             "--workers", "1")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "imported 450 identities" in r.stdout and "line 201: malformed JSON" in r.stdout
+    r = _cli(tmp_path, database_url, "identities", "generate", "300", "--seed", "12",
+             "--batch-size", "100", "--workers", "1")
+    assert r.returncode == 0, r.stderr
+    assert "generated 300 identities into the database" in r.stdout
+    assert len(await ids_and_names(engine)) == 750
