@@ -17,7 +17,7 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from itertools import islice
+from itertools import chain, islice
 
 from servicegate.identity.parsing import Parsed, Record, RowFormat, parse
 
@@ -47,9 +47,8 @@ def _start_worker() -> None:
     gc.set_threshold(max(gc.get_threshold()[0], 20_000), *gc.get_threshold()[1:])
 
 
-async def _inline(first: list[Record], rest: Iterator[list[Record]],
-                  fmt: RowFormat) -> AsyncIterator[Parsed]:
-    for chunk in _chain(first, rest):
+async def _inline(chunked: Iterable[list[Record]], fmt: RowFormat) -> AsyncIterator[Parsed]:
+    for chunk in chunked:
         out = Parsed()
         for start in range(0, len(chunk), INLINE_SLICE):
             part = parse(chunk[start:start + INLINE_SLICE], fmt)
@@ -59,22 +58,14 @@ async def _inline(first: list[Record], rest: Iterator[list[Record]],
         yield out
 
 
-def _chain(first: list[Record], rest: Iterator[list[Record]]) -> Iterator[list[Record]]:
-    yield first
-    yield from rest
-
-
 async def parsed_chunks(records: Iterable[Record], size: int, fmt: RowFormat,
                         workers: int) -> AsyncIterator[Parsed]:
     """The records parsed `size` at a time, in order."""
     it = chunks(records, size)
-    first = next(it, None)
-    if first is None:
-        return
-    second = next(it, None)
-    if workers <= 0 or second is None:
-        rest = it if second is None else _chain(second, it)
-        async for parsed in _inline(first, rest, fmt):
+    head = list(islice(it, 2))  # a single chunk is not worth starting a process for
+    chunked = chain(head, it)
+    if workers <= 0 or len(head) < 2:
+        async for parsed in _inline(chunked, fmt):
             yield parsed
         return
     loop = asyncio.get_running_loop()
@@ -83,7 +74,7 @@ async def parsed_chunks(records: Iterable[Record], size: int, fmt: RowFormat,
     ahead = 2 * workers + 1
     pending: deque[asyncio.Future[Parsed]] = deque()
     try:
-        for chunk in _chain(first, _chain(second, it)):
+        for chunk in chunked:
             pending.append(loop.run_in_executor(pool, parse, chunk, fmt))
             if len(pending) >= ahead:
                 yield await pending.popleft()
@@ -93,4 +84,3 @@ async def parsed_chunks(records: Iterable[Record], size: int, fmt: RowFormat,
         for waiting in pending:
             waiting.cancel()
         pool.shutdown(wait=False, cancel_futures=True)
-
