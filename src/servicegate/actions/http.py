@@ -206,17 +206,8 @@ class HttpAction(Action):
         else:  # none
             headers.popall("content-type", None)
             data = None
-        method = self.method or method
-        if self.literal_url is not None:  # (`_plain_url`, inlined)
-            url = self.literal_url
-        elif segments:
-            prefix, suffix = self.subpath_join  # type: ignore[misc]
-            url = URL(prefix + encode_segments(segments) + suffix, encoded=True)
-        else:
-            url = self.no_subpath_url  # type: ignore[assignment]
-        if self.retry is None or method not in IDEMPOTENT:
-            return self._attempt(runtime.http, method, url, headers, params, data, None)
-        return self._with_retries(runtime.http, self.retry, method, url, headers, params, data)
+        return self._send(runtime.http, self.method or method, self._plain_url(segments),
+                          headers, params, data)
 
     def _plain_url(self, segments: list[str]) -> URL:
         """The URL of a literal or `http://host/base/{{ subpath }}` template."""
@@ -242,12 +233,14 @@ class HttpAction(Action):
             headers["X-Request-Id"] = request_id
         return headers
 
-    async def _send(self, session: aiohttp.ClientSession, method: str, url: URL,
-                    headers: CIMultiDict[str], params: list[tuple[str, str]] | None,
-                    data: bytes | None) -> ActionResult:
+    def _send(self, session: aiohttp.ClientSession, method: str, url: URL,
+              headers: CIMultiDict[str], params: list[tuple[str, str]] | None,
+              data: bytes | None) -> Awaitable[ActionResult]:
+        """One attempt, or attempts with retries for idempotent methods. Not a coroutine:
+        the caller awaits the attempt's own (a frame less on every resume)."""
         if self.retry is None or method not in IDEMPOTENT:
-            return await self._attempt(session, method, url, headers, params, data, None)
-        return await self._with_retries(session, self.retry, method, url, headers, params, data)
+            return self._attempt(session, method, url, headers, params, data, None)
+        return self._with_retries(session, self.retry, method, url, headers, params, data)
 
     def _params(self, invocation: Invocation) -> list[tuple[str, str]]:
         """The query mapping rendered (`passthrough` and `none` are handled in `run`)."""
