@@ -170,10 +170,10 @@ async def test_external_source_is_read_only(external):
     admin = {"X-API-Key": external.admin_key}
     r = await external.put("/admin/identities/D00001", json={"name": {}}, headers=admin)
     assert "external read-only source" in assert_problem(r, 409)["detail"]
-    engine = external.runtime.identity.external_engine
+    reads = external.runtime.identity.reads
+    table = external.runtime.settings.identity.sql.table
     with pytest.raises(DBAPIError):
-        async with engine.begin() as conn:
-            await conn.execute(text("DELETE FROM " + external.runtime.settings.identity.sql.table))
+        await reads.run(lambda conn: conn.execute(text("DELETE FROM " + table)))
     r = await external.get("/services/identity")
     assert r.json()["total"] == 120
 

@@ -2,24 +2,26 @@
 
 One `IdentitySearch` serves the gateway's own tables (`store.py`) or an external table
 (`source_sql.py`); both give a PropertyMap and a way to turn the selected rows into JSON.
+The count, the page and the rendering run as one read (`storage/reads.py`): one thread hop on
+SQLite, the two statements' round trips alone on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy import ColumnElement, Connection, Row, func, select
 
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits, parse
 from servicegate.identity.ordering import order_clauses, paging, parse_orderby
 from servicegate.identity.properties import PropertyMap
 from servicegate.identity.sqlbuild import compile_filter
+from servicegate.storage.reads import Reads
 
 # Given the selected rows of one page, return each identity as JSON bytes, in order.
-Render = Callable[[AsyncConnection, Sequence[Row[Any]]], Awaitable[list[bytes]]]
+Render = Callable[[Connection, Sequence[Row[Any]]], list[bytes]]
 
 
 @dataclass(frozen=True)
@@ -43,14 +45,14 @@ class Page:
 
 
 class IdentitySearch:
-    def __init__(self, engine: AsyncEngine, properties: PropertyMap, columns: Sequence[Any],
+    def __init__(self, reads: Reads, properties: PropertyMap, columns: Sequence[Any],
                  render: Render, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.engine = engine
+        self.reads = reads
         self.properties = properties
         self.columns = list(columns)
         self.render = render
         self.limits = limits
-        self.dialect = engine.dialect.name
+        self.dialect = reads.dialect
 
     def prepare(self, filter_text: str | None, orderby: str | None, skip: str | None,
                 top: str | None) -> Query:
@@ -71,13 +73,15 @@ class IdentitySearch:
 
     async def run(self, query: Query) -> Page:
         count_stmt, page_stmt = self.statements(query)
-        async with self.engine.connect() as conn:
-            total = int((await conn.execute(count_stmt)).scalar_one())
+
+        def read(conn: Connection) -> Page:
+            total = int(conn.execute(count_stmt).scalar_one())
             items: list[bytes] = []
             if query.top > 0 and total > query.skip:
-                rows = (await conn.execute(page_stmt)).all()
-                items = await self.render(conn, rows)
-        return Page(query.skip, total, items)
+                items = self.render(conn, conn.execute(page_stmt).all())
+            return Page(query.skip, total, items)
+
+        return await self.reads.run(read)
 
     async def search(self, filter_text: str | None = None, orderby: str | None = None,
                      skip: str | None = None, top: str | None = None) -> Page:

@@ -14,14 +14,22 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Date, Integer, MetaData, Row, String, Table, event, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Column, Connection, Date, Integer, MetaData, Row, String, Table, event, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicegate.config import ExternalIdentitySource
 from servicegate.identity.fields import TYPES
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.properties import Collection, Property, PropertyMap
 from servicegate.identity.search import IdentitySearch
+from servicegate.storage.reads import (
+    MAX_READER_THREADS,
+    EngineReads,
+    Reads,
+    autocommit_engine,
+    is_sqlite_file,
+    threaded_sqlite,
+)
 from servicegate.storage.urls import async_url
 
 _NAME_KEYS = ("firstName", "middleName", "lastName", "companyName", "fullName", "salutation",
@@ -38,16 +46,17 @@ def _query_only(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-def read_only_engine(url: str, pool_size: int) -> AsyncEngine:
+def read_only_reads(url: str, pool_size: int) -> Reads:
+    """Read-only access to the external database (storage/reads.py)."""
     parsed = async_url(url)
+    if is_sqlite_file(parsed):
+        return threaded_sqlite(parsed, min(pool_size, MAX_READER_THREADS), _query_only)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _query_only)
-        return engine
-    return create_async_engine(
-        parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
-        connect_args={"server_settings": {"default_transaction_read_only": "on"}},
-    )
+        return EngineReads(engine, owned=True)
+    return autocommit_engine(parsed, pool_size, connect_args={
+        "server_settings": {"default_transaction_read_only": "on"}})
 
 
 def _table(qualified: str, columns: list[Column]) -> Table:
@@ -72,9 +81,9 @@ def _iso(value: Any) -> Any:
 class ExternalSource:
     """Builds the PropertyMap and the renderer for a configured external table."""
 
-    def __init__(self, config: ExternalIdentitySource, engine: AsyncEngine) -> None:
+    def __init__(self, config: ExternalIdentitySource, reads: Reads) -> None:
         self.config = config
-        self.engine = engine
+        self.reads = reads
         cols = config.columns
         self.table = _table(config.table, _columns(cols, {config.key: String()}))
         t = self.table
@@ -103,15 +112,15 @@ class ExternalSource:
     def searcher(self, limits: Limits = DEFAULT_LIMITS) -> IdentitySearch:
         columns = [self.properties.key.label("k")] + [
             col.label(f"c{i}") for i, (_, col) in enumerate(self.selected)]
-        return IdentitySearch(self.engine, self.properties, columns, self.render, limits)
+        return IdentitySearch(self.reads, self.properties, columns, self.render, limits)
 
-    async def render(self, conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[bytes]:
+    def render(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[bytes]:
         by_key: dict[Any, list[dict[str, Any]]] = {row[0]: [] for row in rows}
         if self.addresses is not None and rows:
-            await self._load_addresses(conn, by_key)
+            self._load_addresses(conn, by_key)
         return [orjson.dumps(self._document(row, by_key[row[0]])) for row in rows]
 
-    async def _load_addresses(self, conn: AsyncConnection, by_key: dict[Any, list]) -> None:
+    def _load_addresses(self, conn: Connection, by_key: dict[Any, list]) -> None:
         ac = self.config.addresses
         assert ac is not None and self.addresses is not None
         a = self.addresses
@@ -119,7 +128,7 @@ class ExternalSource:
         stmt = select(a.c[ac.key], *[a.c[col] for _, col in members]).where(
             a.c[ac.key].in_(list(by_key)))
         stmt = stmt.order_by(a.c[ac.key], a.c[ac.order_by]) if ac.order_by else stmt
-        for row in await conn.execute(stmt):
+        for row in conn.execute(stmt):
             found = dict(zip((m for m, _ in members), row[1:], strict=True))
             by_key[row[0]].append({k: _iso(found.get(k)) for k in _ADDRESS_KEYS})
 

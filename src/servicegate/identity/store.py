@@ -7,7 +7,7 @@ from itertools import chain
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Dialect, Row, delete, select
+from sqlalchemy import Connection, Dialect, Row, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -17,6 +17,7 @@ from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.parsing import RowFormat, rows_of
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
+from servicegate.storage.reads import EngineReads, Reads
 from servicegate.storage.schema import identities, identity_addresses
 
 
@@ -24,7 +25,7 @@ class Refused(Exception):
     """The database refused a write (constraint, trigger...); the transaction was rolled back."""
 
 
-async def _render(_conn: AsyncConnection, rows: Sequence[Row[Any]]) -> list[bytes]:
+def _render(_conn: Connection, rows: Sequence[Row[Any]]) -> list[bytes]:
     return [row[0].encode() for row in rows]
 
 
@@ -33,9 +34,11 @@ class IdentityStore:
         self.engine = engine
         self.dialect = engine.dialect.name
 
-    def searcher(self, limits: Limits = DEFAULT_LIMITS) -> IdentitySearch:
-        return IdentitySearch(self.engine, identity_properties(), [identities.c.doc], _render,
-                              limits)
+    def searcher(self, limits: Limits = DEFAULT_LIMITS, reads: Reads | None = None
+                 ) -> IdentitySearch:
+        """Searches over these tables, read through `reads` (default: this store's engine)."""
+        return IdentitySearch(reads or EngineReads(self.engine), identity_properties(),
+                              [identities.c.doc], _render, limits)
 
     def row_format(self) -> RowFormat:
         """How rows for this database are built (`parsing.rows_of`), stamped now."""
