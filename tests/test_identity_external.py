@@ -3,11 +3,13 @@
 The back-office table lives in a second SQLite file, or in its own schema of the PostgreSQL
 test database; the gateway's own database is a separate SQLite file."""
 
+import sqlite3
+
+import asyncpg
 import httpx
 import orjson
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 
 from servicegate.app import create_app
 from servicegate.identity import generator
@@ -172,8 +174,9 @@ async def test_external_source_is_read_only(external):
     assert "external read-only source" in assert_problem(r, 409)["detail"]
     reads = external.runtime.identity.reads
     table = external.runtime.settings.identity.sql.table
-    with pytest.raises(DBAPIError):
-        await reads.run(lambda conn: conn.execute(text("DELETE FROM " + table)))
+    with pytest.raises((sqlite3.OperationalError, asyncpg.PostgresError),
+                       match=r"read-?only"):
+        await reads.rows(text("DELETE FROM " + table))
     r = await external.get("/services/identity")
     assert r.json()["total"] == 120
 

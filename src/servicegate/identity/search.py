@@ -2,17 +2,17 @@
 
 One `IdentitySearch` serves the gateway's own tables (`store.py`) or an external table
 (`source_sql.py`); both give a PropertyMap and a way to turn the selected rows into JSON.
-The count, the page and the rendering run as one read (`storage/reads.py`): one thread hop on
-SQLite, the two statements' round trips alone on PostgreSQL.
+The count and the page run as one read (`storage/reads.py`): one thread hop on SQLite, the
+two statements' round trips alone on PostgreSQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, func, select
+from sqlalchemy import ColumnElement, func, select
 
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits, parse
 from servicegate.identity.ordering import order_clauses, paging, parse_orderby
@@ -21,7 +21,7 @@ from servicegate.identity.sqlbuild import compile_filter
 from servicegate.storage.reads import Reads
 
 # Given the selected rows of one page, return each identity as JSON bytes, in order.
-Render = Callable[[Connection, Sequence[Row[Any]]], list[bytes]]
+Render = Callable[[Sequence[Sequence[Any]]], Awaitable[list[bytes]]]
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,9 @@ class IdentitySearch:
 
     async def run(self, query: Query) -> Page:
         count_stmt, page_stmt = self.statements(query)
-
-        def read(conn: Connection) -> Page:
-            total = int(conn.execute(count_stmt).scalar_one())
-            items: list[bytes] = []
-            if query.top > 0 and total > query.skip:
-                items = self.render(conn, conn.execute(page_stmt).all())
-            return Page(query.skip, total, items)
-
-        return await self.reads.run(read)
+        total, rows = await self.reads.count_then_rows(
+            count_stmt, page_stmt, lambda n: query.top > 0 and n > query.skip)
+        return Page(query.skip, int(total), await self.render(rows) if rows else [])
 
     async def search(self, filter_text: str | None = None, orderby: str | None = None,
                      skip: str | None = None, top: str | None = None) -> Page:

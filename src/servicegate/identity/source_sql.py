@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Connection, Date, Integer, MetaData, Row, String, Table, event, select
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, event, literal, select
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicegate.config import ExternalIdentitySource
@@ -23,12 +23,11 @@ from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.properties import Collection, Property, PropertyMap
 from servicegate.identity.search import IdentitySearch
 from servicegate.storage.reads import (
-    MAX_READER_THREADS,
     EngineReads,
     Reads,
-    autocommit_engine,
     is_sqlite_file,
-    threaded_sqlite,
+    postgres_reads,
+    sqlite_reads,
 )
 from servicegate.storage.urls import async_url
 
@@ -50,13 +49,13 @@ def read_only_reads(url: str, pool_size: int) -> Reads:
     """Read-only access to the external database (storage/reads.py)."""
     parsed = async_url(url)
     if is_sqlite_file(parsed):
-        return threaded_sqlite(parsed, min(pool_size, MAX_READER_THREADS), _query_only)
+        return sqlite_reads(parsed, pool_size)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _query_only)
         return EngineReads(engine, owned=True)
-    return autocommit_engine(parsed, pool_size, connect_args={
-        "server_settings": {"default_transaction_read_only": "on"}})
+    return postgres_reads(parsed, pool_size,
+                          server_settings={"default_transaction_read_only": "on"})
 
 
 def _table(qualified: str, columns: list[Column]) -> Table:
@@ -114,25 +113,26 @@ class ExternalSource:
             col.label(f"c{i}") for i, (_, col) in enumerate(self.selected)]
         return IdentitySearch(self.reads, self.properties, columns, self.render, limits)
 
-    def render(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[bytes]:
+    async def render(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
         by_key: dict[Any, list[dict[str, Any]]] = {row[0]: [] for row in rows}
         if self.addresses is not None and rows:
-            self._load_addresses(conn, by_key)
+            await self._load_addresses(by_key)
         return [orjson.dumps(self._document(row, by_key[row[0]])) for row in rows]
 
-    def _load_addresses(self, conn: Connection, by_key: dict[Any, list]) -> None:
+    async def _load_addresses(self, by_key: dict[Any, list]) -> None:
         ac = self.config.addresses
         assert ac is not None and self.addresses is not None
         a = self.addresses
         members = list(ac.columns.items())
-        stmt = select(a.c[ac.key], *[a.c[col] for _, col in members]).where(
-            a.c[ac.key].in_(list(by_key)))
+        key = a.c[ac.key]  # one parameter per key: the page's size is part of the shape
+        stmt = select(key, *[a.c[col] for _, col in members]).where(
+            key.in_([literal(k, key.type) for k in by_key]))
         stmt = stmt.order_by(a.c[ac.key], a.c[ac.order_by]) if ac.order_by else stmt
-        for row in conn.execute(stmt):
+        for row in await self.reads.rows(stmt):
             found = dict(zip((m for m, _ in members), row[1:], strict=True))
             by_key[row[0]].append({k: _iso(found.get(k)) for k in _ADDRESS_KEYS})
 
-    def _document(self, row: Row[Any], addresses: list[dict[str, Any]]) -> dict[str, Any]:
+    def _document(self, row: Sequence[Any], addresses: list[dict[str, Any]]) -> dict[str, Any]:
         values = {prop: _iso(row[i + 1]) for i, (prop, _) in enumerate(self.selected)}
         jt = values.get("juridicalType") or 0
         name = {k: values.get(f"name/{k}") for k in _NAME_KEYS}

@@ -123,7 +123,8 @@ class FilterCompiler:
             if lit.kind == "null":
                 raise QueryError("null is not allowed in an 'in' list; use eq null", lit.pos)
             values.append(self.coerce(lit, operand))
-        pred = operand.expr.in_(values)
+        # one parameter per value, so the list's length is part of the statement's shape
+        pred = operand.expr.in_([literal(v, operand.expr.type) for v in values])
         return self.implicit_any(self.two_valued(pred, operand), collection)
 
     def string_function(self, node: ast.Call, scope: dict[str, Collection]) -> ColumnElement[bool]:

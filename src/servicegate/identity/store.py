@@ -7,7 +7,7 @@ from itertools import chain
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Connection, Dialect, Row, delete, select
+from sqlalchemy import Dialect, delete, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -25,7 +25,7 @@ class Refused(Exception):
     """The database refused a write (constraint, trigger...); the transaction was rolled back."""
 
 
-def _render(_conn: Connection, rows: Sequence[Row[Any]]) -> list[bytes]:
+async def _render(rows: Sequence[Sequence[Any]]) -> list[bytes]:
     return [row[0].encode() for row in rows]
 
 

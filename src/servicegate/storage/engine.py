@@ -10,12 +10,11 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicegate.storage.reads import (
-    MAX_READER_THREADS,
     EngineReads,
     Reads,
-    autocommit_engine,
     is_sqlite_file,
-    threaded_sqlite,
+    postgres_reads,
+    sqlite_reads,
 )
 from servicegate.storage.urls import async_url, ensure_sqlite_dir
 
@@ -76,14 +75,14 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
 
 def search_reads(engine: AsyncEngine, pool_size: int) -> Reads:
     """Read-only access to the gateway's own database for searches (see storage/reads.py):
-    reader threads on a SQLite file, an autocommit pool of half the size on PostgreSQL."""
-    codecs: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": _json_loads}
+    reader threads on a SQLite file, an autocommit pool of half the size on PostgreSQL;
+    both refuse writes."""
     if is_sqlite_file(engine.url):
-        return threaded_sqlite(engine.url, min(pool_size, MAX_READER_THREADS), _sqlite_pragmas,
-                               **codecs)
+        return sqlite_reads(engine.url, pool_size)
     if engine.dialect.name == "postgresql":
-        return autocommit_engine(engine.url, max(1, pool_size // 2), **codecs)
-    return EngineReads(engine)  # an in-memory SQLite database: only its own engine sees it
+        return postgres_reads(engine.url, max(1, pool_size // 2),
+                              server_settings={"default_transaction_read_only": "on"})
+    return EngineReads(engine)  # e.g. an in-memory SQLite database: only its engine sees it
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

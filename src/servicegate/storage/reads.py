@@ -1,101 +1,196 @@
-"""Read-only database access for searches: each read is one plain (synchronous) function of a
-SQLAlchemy Connection, run with the fewest thread hops and round trips the backend allows.
+"""Read-only database access for searches: SQLAlchemy statements, compiled once per shape
+(`storage/compiled.py`), run on the raw driver with the fewest thread hops and round trips
+the backend allows.
 
-- SQLite (`ThreadedReads`): the whole function runs in one call on a small pool of reader
-  threads, each with its own sqlite3 connection to the same file. Through aiosqlite, every
-  cursor step (open, execute, fetch, close, reset) is a separate hop to its thread and back:
-  about nine per search, 1.2 ms of a 1.3 ms identity lookup whose SQL takes 0.06 ms.
-- PostgreSQL (`EngineReads` on `read_engine`'s own pool): autocommit sessions. The gateway's
-  main pool pings each connection on checkout, and the asyncpg dialect wraps that ping in
-  BEGIN/ROLLBACK for any connection not in autocommit, then opens a transaction for the
-  reads and rolls it back: seven round trips for a two-statement search. In autocommit the
-  ping is one round trip and the statements run as they are; under READ COMMITTED each
-  statement takes its own snapshot either way, so nothing is lost by it.
+- SQLite (`SqliteReads`): a count and the page it decides on run in one call on a small pool
+  of reader threads, each with its own sqlite3 connection to the file (autocommit: every
+  statement sees the latest commit). Through aiosqlite every cursor step (open, execute,
+  fetch, close, reset) is a separate hop to its thread and back: about nine per search,
+  1.2 ms of a 1.3 ms identity lookup whose SQL takes 0.06 ms.
+- PostgreSQL (`PostgresReads`): asyncpg connections from a pool of their own in autocommit.
+  The gateway's main pool pings on checkout, and SQLAlchemy's asyncpg dialect wraps that
+  ping in BEGIN/ROLLBACK for a connection not in autocommit, then opens a transaction for
+  the reads and rolls it back: seven round trips for a two-statement search, where two
+  suffice. Each statement takes its own snapshot, as under READ COMMITTED inside a
+  transaction. Instead of pinging, a read that finds its connection gone is retried once
+  on a fresh one (reads change nothing, so a retry is safe).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import sqlite3
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Engine, event
-from sqlalchemy import create_engine as create_sync_engine
+import asyncpg
+from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql import ClauseElement
 
-T = TypeVar("T")
-Read = Callable[[Connection], T]
+from servicegate.storage.compiled import CompiledStatements
+
 MAX_READER_THREADS = 4
+Rows = list[Sequence[Any]]
+Wanted = Callable[[Any], bool]
 
 
 class Reads(Protocol):
     dialect: str
 
-    async def run(self, read: Read[T]) -> T: ...
+    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
+                              wanted: Wanted) -> tuple[Any, Rows]:
+        """The first column of `count`'s first row, then `rows`' rows if `wanted(count)`."""
+        ...
+
+    async def rows(self, stmt: ClauseElement) -> Rows: ...
 
     async def close(self) -> None: ...
 
 
-class EngineReads:
-    """Reads through an async engine: the function runs under `AsyncConnection.run_sync`."""
-
-    def __init__(self, engine: AsyncEngine, *, owned: bool = False) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self.owned = owned
-
-    async def run(self, read: Read[T]) -> T:
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(read)
-
-    async def close(self) -> None:
-        if self.owned:
-            await self.engine.dispose()
-
-
-class ThreadedReads:
-    """Reads on a SQLite file from a few dedicated threads, one hop per read."""
-
+class SqliteReads:
     dialect = "sqlite"
 
-    def __init__(self, engine: Engine, threads: int) -> None:
-        self.engine = engine
+    def __init__(self, path: str, threads: int) -> None:
+        self.path = path
+        self.compiled = CompiledStatements(pysqlite.dialect(paramstyle="qmark"))
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="sqlite-reads")
+        self.local = threading.local()
+        self.opened: list[sqlite3.Connection] = []
+        self.lock = threading.Lock()
 
-    def _call(self, read: Read[T]) -> T:
-        with self.engine.connect() as conn:
-            return read(conn)
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA query_only=ON")  # reads only, whatever a caller passes
+            conn.execute("PRAGMA busy_timeout=10000")
+            with self.lock:
+                self.opened.append(conn)
+            self.local.conn = conn
+        return conn
 
-    async def run(self, read: Read[T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.pool, self._call, read)
+    def _count_then_rows(self, count: tuple[str, tuple], rows: tuple[str, tuple],
+                         wanted: Wanted) -> tuple[Any, Rows]:
+        conn = self._connection()
+        first = conn.execute(*count).fetchone()
+        value = first[0] if first else None
+        return value, conn.execute(*rows).fetchall() if wanted(value) else []
+
+    def _rows(self, stmt: tuple[str, tuple]) -> Rows:
+        return self._connection().execute(*stmt).fetchall()
+
+    async def _hop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
+                              wanted: Wanted) -> tuple[Any, Rows]:
+        result: tuple[Any, Rows] = await self._hop(
+            self._count_then_rows, self.compiled(count), self.compiled(rows), wanted)
+        return result
+
+    async def rows(self, stmt: ClauseElement) -> Rows:
+        result: Rows = await self._hop(self._rows, self.compiled(stmt))
+        return result
 
     async def close(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown)
 
     def _shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
-        self.engine.dispose()
+        with self.lock:
+            for conn in self.opened:
+                conn.close()
+            self.opened.clear()
+
+
+# a connection that is gone: closed by the server, reset, or already released
+_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
+
+
+class PostgresReads:
+    dialect = "postgresql"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.compiled = CompiledStatements(engine.dialect)
+
+    async def _on_driver(self, use: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        for attempt in (1, 2):
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                try:
+                    return await use(raw.driver_connection)
+                except _LOST as exc:
+                    await conn.invalidate(exc)
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
+
+    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
+                              wanted: Wanted) -> tuple[Any, Rows]:
+        count_sql, count_args = self.compiled(count)
+        rows_sql, rows_args = self.compiled(rows)
+
+        async def use(pg: asyncpg.Connection) -> tuple[Any, Rows]:
+            value = await pg.fetchval(count_sql, *count_args)
+            return value, await pg.fetch(rows_sql, *rows_args) if wanted(value) else []
+
+        result: tuple[Any, Rows] = await self._on_driver(use)
+        return result
+
+    async def rows(self, stmt: ClauseElement) -> Rows:
+        sql, args = self.compiled(stmt)
+        result: Rows = await self._on_driver(lambda pg: pg.fetch(sql, *args))
+        return result
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+class EngineReads:
+    """Through an async engine's own execution, for what the two above do not cover (an
+    in-memory SQLite database, seen only by its own engine's connection)."""
+
+    def __init__(self, engine: AsyncEngine, *, owned: bool = False) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.owned = owned
+        self.compiled = CompiledStatements(engine.dialect)
+
+    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
+                              wanted: Wanted) -> tuple[Any, Rows]:
+        async with self.engine.connect() as conn:
+            value = (await conn.exec_driver_sql(*self.compiled(count))).scalar()
+            if not wanted(value):
+                return value, []
+            return value, list((await conn.exec_driver_sql(*self.compiled(rows))).all())
+
+    async def rows(self, stmt: ClauseElement) -> Rows:
+        async with self.engine.connect() as conn:
+            return list((await conn.exec_driver_sql(*self.compiled(stmt))).all())
+
+    async def close(self) -> None:
+        if self.owned:
+            await self.engine.dispose()
 
 
 def is_sqlite_file(url: URL) -> bool:
+    """A plain file path (URL options such as `mode=memory` or `uri=true` are left to
+    SQLAlchemy's own handling)."""
     return (url.get_backend_name() == "sqlite" and bool(url.database)
-            and url.database != ":memory:" and url.query.get("mode") != "memory")
+            and url.database != ":memory:" and not url.query)
 
 
-def threaded_sqlite(url: URL, threads: int, on_connect: Callable[[Any, Any], None],
-                    **engine_args: Any) -> ThreadedReads:
-    """Reader threads on the SQLite file of `url`; `on_connect` sets each new connection up
-    (pragmas), `engine_args` go to the engine (JSON codecs)."""
-    engine = create_sync_engine(url.set(drivername="sqlite"), pool_size=threads,
-                                max_overflow=0, **engine_args)
-    event.listen(engine, "connect", on_connect)
-    return ThreadedReads(engine, threads)
-
-
-def autocommit_engine(url: URL, pool_size: int, **engine_args: Any) -> EngineReads:
-    """A pool of its own whose sessions run each statement in autocommit (PostgreSQL)."""
-    return EngineReads(create_async_engine(
+def postgres_reads(url: URL, pool_size: int, **connect_args: Any) -> PostgresReads:
+    """An autocommit pool of its own (`connect_args` for asyncpg, e.g. server settings)."""
+    return PostgresReads(create_async_engine(
         url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=pool_size,
-        pool_pre_ping=True, pool_recycle=1800, **engine_args), owned=True)
+        pool_recycle=1800, connect_args=connect_args))
+
+
+def sqlite_reads(url: URL, pool_size: int) -> SqliteReads:
+    return SqliteReads(str(url.database), min(pool_size, MAX_READER_THREADS))
