@@ -141,15 +141,13 @@ async def test_postgres_read_survives_a_lost_connection(postgres_url):
     count = select(func.count()).select_from(people)
     try:
         assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
-        async with reads.engine.connect() as conn:  # the pooled connection's backend pid
-            raw = await conn.get_raw_connection()
-            pid = raw.driver_connection.get_server_pid()
+        async with (await reads._pool()).acquire() as pg:  # the pooled connection's backend
+            pid = pg.get_server_pid()
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
         assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
-        async with reads.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            assert raw.driver_connection.get_server_pid() != pid
+        async with (await reads._pool()).acquire() as pg:
+            assert pg.get_server_pid() != pid
     finally:
         await reads.close()
         async with engine.begin() as conn:

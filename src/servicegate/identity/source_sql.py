@@ -54,8 +54,7 @@ def read_only_reads(url: str, pool_size: int) -> Reads:
         engine = create_async_engine(parsed)
         event.listen(engine.sync_engine, "connect", _query_only)
         return EngineReads(engine, owned=True)
-    return postgres_reads(parsed, pool_size,
-                          server_settings={"default_transaction_read_only": "on"})
+    return postgres_reads(parsed, pool_size)
 
 
 def _table(qualified: str, columns: list[Column]) -> Table:

@@ -80,8 +80,7 @@ def search_reads(engine: AsyncEngine, pool_size: int) -> Reads:
     if is_sqlite_file(engine.url):
         return sqlite_reads(engine.url, pool_size)
     if engine.dialect.name == "postgresql":
-        return postgres_reads(engine.url, max(1, pool_size // 2),
-                              server_settings={"default_transaction_read_only": "on"})
+        return postgres_reads(engine.url, max(1, pool_size // 2))
     return EngineReads(engine)  # e.g. an in-memory SQLite database: only its engine sees it
 
 

@@ -7,13 +7,13 @@ the backend allows.
   statement sees the latest commit). Through aiosqlite every cursor step (open, execute,
   fetch, close, reset) is a separate hop to its thread and back: about nine per search,
   1.2 ms of a 1.3 ms identity lookup whose SQL takes 0.06 ms.
-- PostgreSQL (`PostgresReads`): asyncpg connections from a pool of their own in autocommit.
-  The gateway's main pool pings on checkout, and SQLAlchemy's asyncpg dialect wraps that
-  ping in BEGIN/ROLLBACK for a connection not in autocommit, then opens a transaction for
-  the reads and rolls it back: seven round trips for a two-statement search, where two
-  suffice. Each statement takes its own snapshot, as under READ COMMITTED inside a
-  transaction. Instead of pinging, a read that finds its connection gone is retried once
-  on a fresh one (reads change nothing, so a retry is safe).
+- PostgreSQL (`PostgresReads`): an asyncpg pool of its own, statements in autocommit.
+  Through the gateway's main pool a search was seven round trips where two suffice: the
+  checkout ping, which SQLAlchemy's asyncpg dialect wraps in BEGIN/ROLLBACK for a
+  connection not in autocommit, then BEGIN, the two statements and ROLLBACK. Each statement
+  takes its own snapshot, as it would under READ COMMITTED inside a transaction. Instead of
+  pinging, a read that finds its connection gone (a database restart) is retried once on
+  a fresh one (reads change nothing, so a retry is safe).
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import asyncpg
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from servicegate.storage.compiled import CompiledStatements
@@ -107,25 +108,48 @@ class SqliteReads:
             self.opened.clear()
 
 
-# a connection that is gone: closed by the server, reset, or already released
-_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError)
+# the session is gone: the socket closed or reset, the server shutting the backend down
+# (pg_terminate_backend, a restart), or the protocol left mid-message by either
+_LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, ConnectionError,
+         asyncpg.PostgresConnectionError, asyncpg.exceptions.AdminShutdownError,
+         asyncpg.exceptions.CrashShutdownError, asyncpg.InternalClientError)
+
+
+async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
+    """Released connections keep their session: these sessions only ever run single
+    autocommit reads (no transaction, cursor, LISTEN or SET left behind), so asyncpg's
+    default reset query would be one more round trip per search for nothing."""
 
 
 class PostgresReads:
     dialect = "postgresql"
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self.compiled = CompiledStatements(engine.dialect)
+    def __init__(self, dsn: str, pool_size: int, server_settings: dict[str, str]) -> None:
+        self.dsn = dsn
+        self.pool_size = pool_size
+        self.server_settings = server_settings
+        self.compiled = CompiledStatements(postgresql.asyncpg.dialect())
+        self.pool: asyncpg.Pool | None = None
+        self.opening = asyncio.Lock()
+
+    async def _pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            async with self.opening:
+                if self.pool is None:
+                    self.pool = await asyncpg.create_pool(
+                        self.dsn, min_size=0, max_size=self.pool_size,
+                        max_inactive_connection_lifetime=300, reset=_nothing_to_reset,
+                        server_settings=self.server_settings)
+        return self.pool
 
     async def _on_driver(self, use: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        pool = await self._pool()
         for attempt in (1, 2):
-            async with self.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
+            async with pool.acquire() as pg:
                 try:
-                    return await use(raw.driver_connection)
-                except _LOST as exc:
-                    await conn.invalidate(exc)
+                    return await use(pg)
+                except _LOST:
+                    pg.terminate()  # the pool opens a new one in its place
                     if attempt == 2:
                         raise
         raise AssertionError("unreachable")
@@ -148,7 +172,12 @@ class PostgresReads:
         return result
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.close(), 10)
+            except TimeoutError:
+                self.pool.terminate()
+            self.pool = None
 
 
 class EngineReads:
@@ -185,11 +214,12 @@ def is_sqlite_file(url: URL) -> bool:
             and url.database != ":memory:" and not url.query)
 
 
-def postgres_reads(url: URL, pool_size: int, **connect_args: Any) -> PostgresReads:
-    """An autocommit pool of its own (`connect_args` for asyncpg, e.g. server settings)."""
-    return PostgresReads(create_async_engine(
-        url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=pool_size,
-        pool_recycle=1800, connect_args=connect_args))
+def postgres_reads(url: URL, pool_size: int, *, read_only: bool = True) -> PostgresReads:
+    """A pool of its own of up to `pool_size` asyncpg connections, opened on first use and
+    closed after 5 idle minutes; sessions `default_transaction_read_only` unless told."""
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return PostgresReads(dsn, pool_size,
+                         {"default_transaction_read_only": "on"} if read_only else {})
 
 
 def sqlite_reads(url: URL, pool_size: int) -> SqliteReads:
