@@ -1,17 +1,19 @@
 """Rows sent as tuples (`LeaseQueue.enqueue_rows`, job intake) are stored as the Core insert of
 `enqueue` stores them, inside the caller's transaction, on both backends."""
 
+import asyncio
 import sqlite3
 from datetime import timedelta
 
 import pytest
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select, text
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.queue import PENDING, LeaseQueue, queue_columns
+from servicegate.storage.appends import PostgresAppends
 from servicegate.storage.bulk_insert import BulkInsert
-from servicegate.storage.engine import json_text
+from servicegate.storage.engine import batch_appends, create_engine, json_text
 
 meta = MetaData()
 items = Table("test_bulk_items", meta, Column("id", String(20), primary_key=True),
@@ -91,3 +93,59 @@ async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue)
         with pytest.raises(RuntimeError, match="without a transaction"):
             await insert.execute_committed(conn, [("c", json_text(DOC), None, PENDING, None,
                                                    None, 0)])
+
+
+async def test_driver_appends_commit_batches_all_or_nothing(queue):
+    """The group-commit writer of job intake (storage/appends.py), on its own connection."""
+    appends = batch_appends(queue.engine, 2)
+    assert appends is not None
+    insert = queue.inserter(("id", "doc", "made_at"))
+    now = utcnow()
+    made = insert.bind("made_at", now)
+    try:
+        await queue.enqueue_appended(appends, insert, [(f"a{i}", json_text(DOC), made)
+                                                       for i in range(3)], run_at=now)
+        stored = await rows(queue)  # committed: seen from the engine's own connections
+        assert sorted(stored) == ["a0", "a1", "a2"]
+        for row in stored.values():
+            assert row.doc == DOC and as_utc(row.made_at) == now and as_utc(row.run_at) == now
+            assert (row.status, row.lease_token, row.attempts) == (PENDING, None, 0)
+        with pytest.raises((sqlite3.IntegrityError, UniqueViolationError)):
+            await queue.enqueue_appended(appends, insert, [("b", json_text(DOC), None),
+                                                           ("a1", json_text(DOC), None)],
+                                         run_at=now)
+        assert sorted(await rows(queue)) == ["a0", "a1", "a2"]  # "b" went with the batch
+        await appends.close()  # reopened on the next use
+        await queue.enqueue_appended(appends, insert, [("c", json_text(DOC), None)],
+                                     run_at=now)
+        assert sorted(await rows(queue)) == ["a0", "a1", "a2", "c"]
+    finally:
+        await appends.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_appends_survive_a_connection_the_server_ended(postgres_url):
+    engine = create_engine(postgres_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(meta.drop_all)
+        await conn.run_sync(meta.create_all)
+    queue = LeaseQueue(engine, items)
+    appends = batch_appends(engine, 1)
+    assert isinstance(appends, PostgresAppends)
+    insert = queue.inserter(("id", "doc", "made_at"))
+    try:
+        await queue.enqueue_appended(appends, insert, [("x", json_text(DOC), None)],
+                                     run_at=utcnow())
+        async with (await appends._pool()).acquire() as pg:
+            pid = pg.get_server_pid()
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+        await asyncio.sleep(0.05)  # the pool's connection sees the server close it
+        await queue.enqueue_appended(appends, insert, [("y", json_text(DOC), None)],
+                                     run_at=utcnow())
+        assert sorted(await rows(queue)) == ["x", "y"]
+    finally:
+        await appends.close()
+        async with engine.begin() as conn:
+            await conn.run_sync(meta.drop_all)
+        await engine.dispose()

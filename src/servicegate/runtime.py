@@ -157,6 +157,7 @@ class Runtime:
         await self.http.close()
         await self.databases.close()
         await self.identity.close()
+        await self.jobs.close_writes()
         await self.engine.dispose()
 
 

@@ -14,6 +14,8 @@ from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
 from servicegate.queue import LeaseQueue, sampling
+from servicegate.storage.engine import batch_appends
+from servicegate.storage.group_commit import default_writers
 from servicegate.storage.schema import jobs
 
 if TYPE_CHECKING:
@@ -28,7 +30,8 @@ class JobService:
         self.engine = engine
         self.config = config
         self.queue = LeaseQueue(engine, jobs)
-        self.store = JobStore(engine, self.queue, config.idempotency_ttl)
+        self.appends = batch_appends(engine, default_writers(engine))
+        self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends)
         self.workers: list[JobWorker] = []
         # the `Retry-After` of a 202 (jobs just queued)
         self.retry_after = str(max(1, round(config.poll_after)))
@@ -55,6 +58,11 @@ class JobService:
 
     def close(self) -> None:
         self.workers.clear()
+
+    async def close_writes(self) -> None:
+        """The submission writer's connection (reopened if anything submits again)."""
+        if self.appends is not None:
+            await self.appends.close()
 
     async def _prune_loop(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from servicegate.clock import as_utc, isoformat, utcnow
 from servicegate.jobs.intake import Intake
 from servicegate.jobs.randomness import random_hex
 from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
+from servicegate.storage.appends import Appends
 from servicegate.storage.engine import json_text
 from servicegate.storage.schema import jobs
 
@@ -91,11 +92,12 @@ class NotCancellable(Exception):
 
 
 class JobStore:
-    def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float) -> None:
+    def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float,
+                 appends: Appends | None = None) -> None:
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl
-        self.intake = Intake(queue)
+        self.intake = Intake(queue, appends)
 
     async def submit(self, context: dict[str, Any], client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:

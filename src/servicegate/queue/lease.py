@@ -53,6 +53,7 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
+from servicegate.storage.appends import Appends
 from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.id_lists import among
 
@@ -180,6 +181,12 @@ class LeaseQueue:
         from `engine.connect()`): committed when this returns."""
         async with self._turn():
             await insert.execute_committed(conn, self._new_rows(insert, rows, run_at))
+
+    async def enqueue_appended(self, appends: Appends, insert: BulkInsert,
+                               rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
+        """`enqueue_committed` through a driver-level writer (storage/appends.py)."""
+        async with self._turn():
+            await appends.append(insert, self._new_rows(insert, rows, run_at))
 
     @staticmethod
     def _new_rows(insert: BulkInsert, rows: Sequence[tuple[Any, ...]],

@@ -9,6 +9,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from servicegate.storage.appends import Appends, PostgresAppends, SqliteAppends
 from servicegate.storage.reads import (
     EngineReads,
     Reads,
@@ -82,6 +83,18 @@ def search_reads(engine: AsyncEngine, pool_size: int) -> Reads:
     if engine.dialect.name == "postgresql":
         return postgres_reads(engine.url, max(1, pool_size // 2))
     return EngineReads(engine)  # e.g. an in-memory SQLite database: only its engine sees it
+
+
+def batch_appends(engine: AsyncEngine, writers: int) -> Appends | None:
+    """Group commit's writes on the raw driver (storage/appends.py): SQLite's own writer
+    thread, or `writers` asyncpg connections; None for an in-memory SQLite database (only its
+    engine's connection sees it)."""
+    if is_sqlite_file(engine.url):
+        return SqliteAppends(str(engine.url.database))
+    if engine.dialect.name == "postgresql":
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresAppends(dsn, writers)
+    return None
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:
