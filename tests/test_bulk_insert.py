@@ -136,7 +136,7 @@ async def test_postgres_appends_survive_a_connection_the_server_ended(postgres_u
     try:
         await queue.enqueue_appended(appends, insert, [("x", json_text(DOC), None)],
                                      run_at=utcnow())
-        async with (await appends._pool()).acquire() as pg:
+        async with (await appends.pool.get()).acquire() as pg:
             pid = pg.get_server_pid()
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})

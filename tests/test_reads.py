@@ -141,12 +141,12 @@ async def test_postgres_read_survives_a_lost_connection(postgres_url):
     count = select(func.count()).select_from(people)
     try:
         assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
-        async with (await reads._pool()).acquire() as pg:  # the pooled connection's backend
+        async with (await reads.pool.get()).acquire() as pg:  # the pooled connection's backend
             pid = pg.get_server_pid()
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
         assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
-        async with (await reads._pool()).acquire() as pg:
+        async with (await reads.pool.get()).acquire() as pg:
             assert pg.get_server_pid() != pid
     finally:
         await reads.close()

@@ -8,11 +8,10 @@ on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset)
 
 - SQLite (`SqliteAppends`): one thread of its own with its own connection to the file; a
   batch is `BEGIN IMMEDIATE`, the executemany and COMMIT in one call to that thread.
-- PostgreSQL (`PostgresAppends`): an asyncpg pool of its own, one per writer; a batch is one
-  statement (`BulkInsert`'s unnest form), atomic on its own, one round trip. A connection
-  the server closed is noticed by the pool before it is handed out; one lost during a write
-  fails that batch (its callers get the error: a write is never retried blindly, as it may
-  have committed).
+- PostgreSQL (`PostgresAppends`): an asyncpg pool of its own (`storage/driver_pool.py`), a
+  connection per writer; a batch is one statement (`BulkInsert`'s unnest form), atomic on
+  its own, one round trip. A connection lost during a write fails that batch (its callers
+  get the error: a write is never retried blindly, as it may have committed).
 
 Both are opened on first use and may be used again after `close()`.
 """
@@ -24,9 +23,8 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-import asyncpg
-
 from servicegate.storage.bulk_insert import BulkInsert
+from servicegate.storage.driver_pool import DriverPool
 
 
 class Appends(Protocol):
@@ -74,35 +72,13 @@ class SqliteAppends:
             self.conn = None
 
 
-async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
-    """Released connections keep their session: they only ever run single autocommit
-    inserts, so asyncpg's reset query would be one more round trip per batch for nothing."""
-
-
 class PostgresAppends:
-    def __init__(self, dsn: str, size: int) -> None:
-        self.dsn = dsn
-        self.size = size
-        self.pool: asyncpg.Pool | None = None
-        self.opening = asyncio.Lock()
-
-    async def _pool(self) -> asyncpg.Pool:
-        if self.pool is None:
-            async with self.opening:
-                if self.pool is None:
-                    self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=0, max_size=self.size,
-                        max_inactive_connection_lifetime=300, reset=_nothing_to_reset)
-        return self.pool
+    def __init__(self, pool: DriverPool) -> None:
+        self.pool = pool
 
     async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
-        async with (await self._pool()).acquire() as pg:
+        async with (await self.pool.get()).acquire() as pg:
             await pg.execute(insert.sql, *insert.arrays(rows))
 
     async def close(self) -> None:
-        pool, self.pool = self.pool, None
-        if pool is not None:
-            try:
-                await asyncio.wait_for(pool.close(), 10)
-            except TimeoutError:
-                pool.terminate()
+        await self.pool.close()

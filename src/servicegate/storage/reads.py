@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from servicegate.storage.compiled import CompiledStatements
+from servicegate.storage.driver_pool import DriverPool, asyncpg_dsn
 
 MAX_READER_THREADS = 4
 Rows = list[Sequence[Any]]
@@ -115,35 +116,15 @@ _LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, Connection
          asyncpg.exceptions.CrashShutdownError, asyncpg.InternalClientError)
 
 
-async def _nothing_to_reset(_conn: asyncpg.Connection) -> None:
-    """Released connections keep their session: these sessions only ever run single
-    autocommit reads (no transaction, cursor, LISTEN or SET left behind), so asyncpg's
-    default reset query would be one more round trip per search for nothing."""
-
-
 class PostgresReads:
     dialect = "postgresql"
 
-    def __init__(self, dsn: str, pool_size: int, server_settings: dict[str, str]) -> None:
-        self.dsn = dsn
-        self.pool_size = pool_size
-        self.server_settings = server_settings
+    def __init__(self, pool: DriverPool) -> None:
+        self.pool = pool
         self.compiled = CompiledStatements(postgresql.asyncpg.dialect())
-        self.pool: asyncpg.Pool | None = None
-        self.opening = asyncio.Lock()
-
-    async def _pool(self) -> asyncpg.Pool:
-        if self.pool is None:
-            async with self.opening:
-                if self.pool is None:
-                    self.pool = await asyncpg.create_pool(
-                        self.dsn, min_size=0, max_size=self.pool_size,
-                        max_inactive_connection_lifetime=300, reset=_nothing_to_reset,
-                        server_settings=self.server_settings)
-        return self.pool
 
     async def _on_driver(self, use: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
-        pool = await self._pool()
+        pool = await self.pool.get()
         for attempt in (1, 2):
             async with pool.acquire() as pg:
                 try:
@@ -172,12 +153,7 @@ class PostgresReads:
         return result
 
     async def close(self) -> None:
-        if self.pool is not None:
-            try:
-                await asyncio.wait_for(self.pool.close(), 10)
-            except TimeoutError:
-                self.pool.terminate()
-            self.pool = None
+        await self.pool.close()
 
 
 class EngineReads:
@@ -217,9 +193,9 @@ def is_sqlite_file(url: URL) -> bool:
 def postgres_reads(url: URL, pool_size: int, *, read_only: bool = True) -> PostgresReads:
     """A pool of its own of up to `pool_size` asyncpg connections, opened on first use and
     closed after 5 idle minutes; sessions `default_transaction_read_only` unless told."""
-    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return PostgresReads(dsn, pool_size,
-                         {"default_transaction_read_only": "on"} if read_only else {})
+    return PostgresReads(DriverPool(
+        asyncpg_dsn(url), pool_size,
+        {"default_transaction_read_only": "on"} if read_only else None))
 
 
 def sqlite_reads(url: URL, pool_size: int) -> SqliteReads:
