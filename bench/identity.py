@@ -40,8 +40,10 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from servicegate.identity import generator
 from servicegate.identity.odata import DEFAULT_LIMITS
+from servicegate.identity.ordering import DEFAULT_TOP
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
+from servicegate.storage.reads import total_from_page
 from servicegate.storage.schema import identities
 
 BIN = Path(sys.executable).parent
@@ -127,14 +129,17 @@ class Direct:
         return compiled(flt, orderby, postgresql.asyncpg.dialect(paramstyle="numeric_dollar"))
 
     async def run(self, statements: list[tuple[str, list[Any]]]) -> None:
+        # as the gateway: the page, then the count only when the page cannot tell the total
         (count_sql, count_args), (page_sql, page_args) = statements
         if self.sqlite is not None:
-            self.sqlite.execute(count_sql, count_args).fetchone()
-            [r[0].encode() for r in self.sqlite.execute(page_sql, page_args).fetchall()]
+            rows = [r[0].encode() for r in self.sqlite.execute(page_sql, page_args).fetchall()]
+            if total_from_page(len(rows), 0, DEFAULT_TOP) is None:
+                self.sqlite.execute(count_sql, count_args).fetchone()
             return
         assert self.pg is not None
-        await self.pg.fetchval(count_sql, *count_args)
-        [r[0].encode() for r in await self.pg.fetch(page_sql, *page_args)]
+        rows = [r[0].encode() for r in await self.pg.fetch(page_sql, *page_args)]
+        if total_from_page(len(rows), 0, DEFAULT_TOP) is None:
+            await self.pg.fetchval(count_sql, *count_args)
 
 
 async def measure(url: str, key: str, direct: Direct, flts: list[str], orderby: str | None,

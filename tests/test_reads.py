@@ -16,7 +16,7 @@ from sqlalchemy.dialects.sqlite import pysqlite
 
 from servicegate.storage.compiled import CompiledStatements
 from servicegate.storage.engine import create_engine, search_reads
-from servicegate.storage.reads import PostgresReads, SqliteReads
+from servicegate.storage.reads import PostgresReads, SqliteReads, total_from_page
 
 people = Table("reads_people", MetaData(), Column("id", Integer, primary_key=True),
                Column("name", String), Column("born", Date))
@@ -87,23 +87,38 @@ async def reads(engine):
             await conn.run_sync(people.metadata.drop_all)
 
 
-async def test_count_then_rows_reads_only_when_wanted(reads):
-    count = select(func.count()).select_from(people).where(people.c.name == "n3")
-    page = select(people.c.id).where(people.c.name == "n3").order_by(people.c.id).limit(3)
-    total, rows = await reads.count_then_rows(count, page, lambda n: n > 0)
-    assert total == 9 and [r[0] for r in rows] == [3, 10, 17]
-    total, rows = await reads.count_then_rows(count, page, lambda n: False)
-    assert total == 9 and rows == []
+@pytest.mark.parametrize(("found", "skip", "top", "total"), [
+    (3, 0, 5, 3), (3, 10, 5, 13),      # a short page ends the results
+    (0, 0, 5, 0),                      # nothing matches
+    (5, 0, 5, None), (5, 7, 5, None),  # a full page: more may follow
+    (0, 7, 5, None),                   # empty past the start: how far short?
+    (0, 0, 0, None), (0, 3, 0, None),  # no page asked for
+])
+def test_total_from_page(found, skip, top, total):
+    assert total_from_page(found, skip, top) == total
+
+
+async def test_page_and_total_counts_only_when_the_page_cannot_tell(reads):
+    """9 rows match: every skip/top around the edges gives the true total and page."""
+    where = people.c.name == "n3"
+    ids = [3, 10, 17, 24, 31, 38, 45, 52, 59]
+    count = select(func.count()).select_from(people).where(where)
+    for skip in (0, 1, 8, 9, 12):
+        for top in (0, 1, 3, 9, 10):
+            page = select(people.c.id).where(where).order_by(people.c.id).limit(top) \
+                .offset(skip)
+            total, rows = await reads.page_and_total(page, count, skip, top)
+            assert total == 9 and [r[0] for r in rows] == ids[skip:skip + top], (skip, top)
     born = await reads.rows(select(people.c.id).where(people.c.born == dt.date(1975, 6, 1)))
     assert [r[0] for r in born] == [5]
 
 
 async def test_reads_see_later_commits_and_cannot_write(engine, reads):
     count = select(func.count()).select_from(people)
-    assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
+    assert (await reads.page_and_total(count, count, 0, 0))[0] == 60
     async with engine.begin() as conn:
         await conn.execute(insert(people), [{"id": 100, "name": "late", "born": None}])
-    assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 61
+    assert (await reads.page_and_total(count, count, 0, 0))[0] == 61
     with pytest.raises((sqlite3.OperationalError, asyncpg.PostgresError)):
         await reads.rows(text("DELETE FROM reads_people RETURNING id"))
     async with engine.connect() as conn:
@@ -118,7 +133,7 @@ async def test_sqlite_reads_close_their_connections(sqlite_url):
     reads = search_reads(engine, 2)
     assert isinstance(reads, SqliteReads)
     count = select(func.count()).select_from(people)
-    await reads.count_then_rows(count, select(people.c.id), lambda n: True)
+    await reads.page_and_total(select(people.c.id), count, 0, 100)
     opened = list(reads.opened)
     assert opened and not any(c.in_transaction for c in opened)
     await reads.close()
@@ -140,12 +155,12 @@ async def test_postgres_read_survives_a_lost_connection(postgres_url):
     assert isinstance(reads, PostgresReads)
     count = select(func.count()).select_from(people)
     try:
-        assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
+        assert (await reads.page_and_total(count, count, 0, 0))[0] == 60
         async with (await reads.pool.get()).acquire() as pg:  # the pooled connection's backend
             pid = pg.get_server_pid()
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        assert (await reads.count_then_rows(count, count, lambda n: False))[0] == 60
+        assert (await reads.page_and_total(count, count, 0, 0))[0] == 60
         async with (await reads.pool.get()).acquire() as pg:
             assert pg.get_server_pid() != pid
     finally:

@@ -2,8 +2,8 @@
 
 One `IdentitySearch` serves the gateway's own tables (`store.py`) or an external table
 (`source_sql.py`); both give a PropertyMap and a way to turn the selected rows into JSON.
-The count and the page run as one read (`storage/reads.py`): one thread hop on SQLite, the
-two statements' round trips alone on PostgreSQL.
+The page and, when the page does not show the total by itself, the count run as one read
+(`storage/reads.py`): one thread hop on SQLite, the statements' own round trips on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -73,8 +73,8 @@ class IdentitySearch:
 
     async def run(self, query: Query) -> Page:
         count_stmt, page_stmt = self.statements(query)
-        total, rows = await self.reads.count_then_rows(
-            count_stmt, page_stmt, lambda n: query.top > 0 and n > query.skip)
+        total, rows = await self.reads.page_and_total(page_stmt, count_stmt, query.skip,
+                                                      query.top)
         return Page(query.skip, int(total), await self.render(rows) if rows else [])
 
     async def search(self, filter_text: str | None = None, orderby: str | None = None,

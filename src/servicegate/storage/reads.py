@@ -2,7 +2,7 @@
 (`storage/compiled.py`), run on the raw driver with the fewest thread hops and round trips
 the backend allows.
 
-- SQLite (`SqliteReads`): a count and the page it decides on run in one call on a small pool
+- SQLite (`SqliteReads`): a page and, when needed, its count run in one call on a small pool
   of reader threads, each with its own sqlite3 connection to the file (autocommit: every
   statement sees the latest commit). Through aiosqlite every cursor step (open, execute,
   fetch, close, reset) is a separate hop to its thread and back: about nine per search,
@@ -37,15 +37,25 @@ from servicegate.storage.driver_pool import DriverPool, asyncpg_dsn
 
 MAX_READER_THREADS = 4
 Rows = list[Sequence[Any]]
-Wanted = Callable[[Any], bool]
+
+
+def total_from_page(found: int, skip: int, top: int) -> int | None:
+    """The total a page of `found` rows (of at most `top`, after `skip`) shows by itself, or
+    None when only a count can tell: a page that is not full ends the results, unless it is
+    empty past the start (or no page was asked for). An exact lookup (`idnumber eq ...`)
+    then costs one statement instead of two."""
+    if top > 0 and found < top and (found > 0 or skip == 0):
+        return skip + found
+    return None
 
 
 class Reads(Protocol):
     dialect: str
 
-    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
-                              wanted: Wanted) -> tuple[Any, Rows]:
-        """The first column of `count`'s first row, then `rows`' rows if `wanted(count)`."""
+    async def page_and_total(self, page: ClauseElement, count: ClauseElement, skip: int,
+                             top: int) -> tuple[int, Rows]:
+        """`page`'s rows (none when `top` is 0) and the total: from the page where it shows
+        it (`total_from_page`), otherwise the first column of `count`."""
         ...
 
     async def rows(self, stmt: ClauseElement) -> Rows: ...
@@ -75,12 +85,12 @@ class SqliteReads:
             self.local.conn = conn
         return conn
 
-    def _count_then_rows(self, count: tuple[str, tuple], rows: tuple[str, tuple],
-                         wanted: Wanted) -> tuple[Any, Rows]:
+    def _page_and_total(self, page: tuple[str, tuple], count: tuple[str, tuple], skip: int,
+                        top: int) -> tuple[int, Rows]:
         conn = self._connection()
-        first = conn.execute(*count).fetchone()
-        value = first[0] if first else None
-        return value, conn.execute(*rows).fetchall() if wanted(value) else []
+        rows = conn.execute(*page).fetchall() if top > 0 else []
+        total = total_from_page(len(rows), skip, top)
+        return (conn.execute(*count).fetchone()[0] if total is None else total), rows
 
     def _rows(self, stmt: tuple[str, tuple]) -> Rows:
         return self._connection().execute(*stmt).fetchall()
@@ -88,10 +98,10 @@ class SqliteReads:
     async def _hop(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
 
-    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
-                              wanted: Wanted) -> tuple[Any, Rows]:
-        result: tuple[Any, Rows] = await self._hop(
-            self._count_then_rows, self.compiled(count), self.compiled(rows), wanted)
+    async def page_and_total(self, page: ClauseElement, count: ClauseElement, skip: int,
+                             top: int) -> tuple[int, Rows]:
+        result: tuple[int, Rows] = await self._hop(
+            self._page_and_total, self.compiled(page), self.compiled(count), skip, top)
         return result
 
     async def rows(self, stmt: ClauseElement) -> Rows:
@@ -135,16 +145,17 @@ class PostgresReads:
                         raise
         raise AssertionError("unreachable")
 
-    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
-                              wanted: Wanted) -> tuple[Any, Rows]:
+    async def page_and_total(self, page: ClauseElement, count: ClauseElement, skip: int,
+                             top: int) -> tuple[int, Rows]:
+        page_sql, page_args = self.compiled(page)
         count_sql, count_args = self.compiled(count)
-        rows_sql, rows_args = self.compiled(rows)
 
-        async def use(pg: asyncpg.Connection) -> tuple[Any, Rows]:
-            value = await pg.fetchval(count_sql, *count_args)
-            return value, await pg.fetch(rows_sql, *rows_args) if wanted(value) else []
+        async def use(pg: asyncpg.Connection) -> tuple[int, Rows]:
+            rows = await pg.fetch(page_sql, *page_args) if top > 0 else []
+            total = total_from_page(len(rows), skip, top)
+            return (await pg.fetchval(count_sql, *count_args) if total is None else total), rows
 
-        result: tuple[Any, Rows] = await self._on_driver(use)
+        result: tuple[int, Rows] = await self._on_driver(use)
         return result
 
     async def rows(self, stmt: ClauseElement) -> Rows:
@@ -166,13 +177,15 @@ class EngineReads:
         self.owned = owned
         self.compiled = CompiledStatements(engine.dialect)
 
-    async def count_then_rows(self, count: ClauseElement, rows: ClauseElement,
-                              wanted: Wanted) -> tuple[Any, Rows]:
+    async def page_and_total(self, page: ClauseElement, count: ClauseElement, skip: int,
+                             top: int) -> tuple[int, Rows]:
         async with self.engine.connect() as conn:
-            value = (await conn.exec_driver_sql(*self.compiled(count))).scalar()
-            if not wanted(value):
-                return value, []
-            return value, list((await conn.exec_driver_sql(*self.compiled(rows))).all())
+            rows = list((await conn.exec_driver_sql(*self.compiled(page))).all()) \
+                if top > 0 else []
+            total = total_from_page(len(rows), skip, top)
+            if total is None:
+                total = (await conn.exec_driver_sql(*self.compiled(count))).scalar_one()
+            return total, rows
 
     async def rows(self, stmt: ClauseElement) -> Rows:
         async with self.engine.connect() as conn:
