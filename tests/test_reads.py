@@ -10,12 +10,26 @@ import asyncpg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite import pysqlite
+from sqlalchemy.engine import make_url
 
 from servicegate.storage.compiled import CompiledStatements
-from servicegate.storage.engine import create_engine, search_reads
+from servicegate.storage.driver_pool import asyncpg_connect_args
+from servicegate.storage.engine import batch_appends, create_engine, search_reads
 from servicegate.storage.reads import PostgresReads, SqliteReads, total_from_page
 
 people = Table("reads_people", MetaData(), Column("id", Integer, primary_key=True),
@@ -167,4 +181,30 @@ async def test_postgres_read_survives_a_lost_connection(postgres_url):
         await reads.close()
         async with engine.begin() as conn:
             await conn.run_sync(people.metadata.drop_all)
+        await engine.dispose()
+
+
+def test_asyncpg_connect_args_read_the_url_as_the_main_engine_does():
+    url = make_url("postgresql+asyncpg://u:p%40ss@db.internal:5433/crm"
+                   "?ssl=require&prepared_statement_cache_size=0")
+    assert asyncpg_connect_args(url) == {"host": "db.internal", "port": 5433, "user": "u",
+                                         "password": "p@ss", "database": "crm",
+                                         "ssl": "require"}
+
+
+@pytest.mark.postgres
+async def test_postgres_pools_take_the_urls_options(postgres_url):
+    """`?ssl=...` as the main engine takes it (a DSN would send it to the server as a setting)."""
+    engine = create_engine(postgres_url + ("&" if "?" in postgres_url else "?") + "ssl=disable")
+    reads, appends = search_reads(engine, 2), batch_appends(engine, 1)
+    try:
+        assert (await reads.page_and_total(select(literal(1)), select(literal(7)), 0, 0))[0] == 7
+        assert appends is not None
+        pool = await appends.pool.get()
+        async with pool.acquire() as pg:
+            assert await pg.fetchval("SELECT 1") == 1
+    finally:
+        await reads.close()
+        if appends is not None:
+            await appends.close()
         await engine.dispose()

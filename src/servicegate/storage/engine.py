@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicegate.storage.appends import Appends, PostgresAppends, SqliteAppends
-from servicegate.storage.driver_pool import DriverPool, asyncpg_dsn
+from servicegate.storage.driver_pool import DriverPool, asyncpg_connect_args
 from servicegate.storage.reads import (
     EngineReads,
     Reads,
@@ -93,7 +93,7 @@ def batch_appends(engine: AsyncEngine, writers: int) -> Appends | None:
     if is_sqlite_file(engine.url):
         return SqliteAppends(str(engine.url.database))
     if engine.dialect.name == "postgresql":
-        return PostgresAppends(DriverPool(asyncpg_dsn(engine.url), writers))
+        return PostgresAppends(DriverPool(asyncpg_connect_args(engine.url), writers))
     return None
 
 

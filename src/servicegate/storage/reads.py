@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 from servicegate.storage.compiled import CompiledStatements
-from servicegate.storage.driver_pool import DriverPool, asyncpg_dsn
+from servicegate.storage.driver_pool import DriverPool, asyncpg_connect_args
 
 MAX_READER_THREADS = 4
 Rows = list[Sequence[Any]]
@@ -207,7 +207,7 @@ def postgres_reads(url: URL, pool_size: int, *, read_only: bool = True) -> Postg
     """A pool of its own of up to `pool_size` asyncpg connections, opened on first use and
     closed after 5 idle minutes; sessions `default_transaction_read_only` unless told."""
     return PostgresReads(DriverPool(
-        asyncpg_dsn(url), pool_size,
+        asyncpg_connect_args(url), pool_size,
         {"default_transaction_read_only": "on"} if read_only else None))
 
 
