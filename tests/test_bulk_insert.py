@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select, 
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.queue import PENDING, LeaseQueue, queue_columns
-from servicegate.storage.appends import PostgresAppends
+from servicegate.storage.appends import EngineAppends, PostgresAppends
 from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.engine import batch_appends, create_engine, json_text
 
@@ -77,17 +77,18 @@ def test_unknown_columns_are_refused(engine):
 
 
 async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue):
+    """`execute_committed` (the engine fallback of storage/appends.py)."""
     insert = queue.inserter(("id", "doc", "made_at"))
+    appends = EngineAppends(queue.engine)
     now = utcnow()
-    async with queue.engine.connect() as conn:
-        with pytest.raises((sqlite3.IntegrityError, UniqueViolationError)):  # the driver's own
-            await queue.enqueue_committed(conn, insert, [("same", json_text(DOC), None),
-                                                         ("same", json_text(DOC), None)],
-                                          run_at=now)
-        assert await rows(queue) == {}
-        await queue.enqueue_committed(conn, insert, [("a", json_text(DOC), None)], run_at=now)
-        assert list(await rows(queue)) == ["a"]  # committed: visible to other connections
-        await queue.enqueue_committed(conn, insert, [("b", json_text(DOC), None)], run_at=now)
+    with pytest.raises((sqlite3.IntegrityError, UniqueViolationError)):  # the driver's own
+        await queue.enqueue_appended(appends, insert, [("same", json_text(DOC), None),
+                                                       ("same", json_text(DOC), None)],
+                                     run_at=now)
+    assert await rows(queue) == {}
+    await queue.enqueue_appended(appends, insert, [("a", json_text(DOC), None)], run_at=now)
+    assert list(await rows(queue)) == ["a"]  # committed: visible to other connections
+    await queue.enqueue_appended(appends, insert, [("b", json_text(DOC), None)], run_at=now)
     assert sorted(await rows(queue)) == ["a", "b"]
     async with queue.engine.begin() as conn:
         with pytest.raises(RuntimeError, match="without a transaction"):
@@ -98,7 +99,6 @@ async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue)
 async def test_driver_appends_commit_batches_all_or_nothing(queue):
     """The group-commit writer of job intake (storage/appends.py), on its own connection."""
     appends = batch_appends(queue.engine, 2)
-    assert appends is not None
     insert = queue.inserter(("id", "doc", "made_at"))
     now = utcnow()
     made = insert.bind("made_at", now)

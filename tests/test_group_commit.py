@@ -1,11 +1,7 @@
 """Group commit on its own (no database): every caller gets its own outcome, in order; a
-writer's session lasts while groups wait back to back and ends with a failed one."""
+failed write fails its own group only."""
 
 import asyncio
-import contextlib
-import functools
-
-import pytest
 
 from servicegate.storage.group_commit import GroupCommit
 
@@ -45,42 +41,3 @@ async def test_a_failed_write_fails_its_group_only():
     assert isinstance(results[1], RuntimeError) and isinstance(results[2], ValueError)
 
 
-async def test_a_writer_keeps_its_session_for_back_to_back_groups_and_drops_a_failed_one():
-    opened: list[int] = []
-    closed: list[int] = []
-    refuse = [True]  # the first session cannot be opened
-
-    @contextlib.asynccontextmanager
-    async def session():
-        if refuse.pop() if refuse else False:
-            raise ConnectionError("database unreachable")
-        n = len(opened)
-        opened.append(n)
-        try:
-            yield functools.partial(write, n)
-        finally:
-            closed.append(n)
-
-    async def write(n: int, items: list[int]) -> list[tuple[int, int]]:
-        await asyncio.sleep(0)
-        if 13 in items:
-            raise RuntimeError("constraint violated")
-        return [(n, i) for i in items]
-
-    group: GroupCommit[int, tuple[int, int]] = GroupCommit(session=session, writers=1,
-                                                          max_weight=2)
-    results = await asyncio.gather(*(group.submit(i) for i in (1, 2, 3, 4, 13, 6, 7, 8)),
-                                   return_exceptions=True)
-    # groups of two: (1, 2) fail with the session that could not open; (3, 4) in session 0,
-    # (13, 6) fail and end it; (7, 8) in session 1
-    assert [type(r) for r in results[:2]] == [ConnectionError, ConnectionError]
-    assert results[2:4] == [(0, 3), (0, 4)]
-    assert [type(r) for r in results[4:6]] == [RuntimeError, RuntimeError]
-    assert results[6:] == [(1, 7), (1, 8)]
-    assert opened == closed == [0, 1]
-    assert not group._writers  # every writer gave its slot back
-
-
-def test_either_write_or_session():
-    with pytest.raises(ValueError):
-        GroupCommit(writers=1)

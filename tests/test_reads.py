@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.sqlite import pysqlite
 from sqlalchemy.engine import make_url
 
+from servicegate.storage.appends import PostgresAppends
 from servicegate.storage.compiled import CompiledStatements
 from servicegate.storage.driver_pool import asyncpg_connect_args
 from servicegate.storage.engine import batch_appends, create_engine, search_reads
@@ -199,12 +200,11 @@ async def test_postgres_pools_take_the_urls_options(postgres_url):
     reads, appends = search_reads(engine, 2), batch_appends(engine, 1)
     try:
         assert (await reads.page_and_total(select(literal(1)), select(literal(7)), 0, 0))[0] == 7
-        assert appends is not None
+        assert isinstance(appends, PostgresAppends)
         pool = await appends.pool.get()
         async with pool.acquire() as pg:
             assert await pg.fetchval("SELECT 1") == 1
     finally:
         await reads.close()
-        if appends is not None:
-            await appends.close()
+        await appends.close()
         await engine.dispose()

@@ -3,23 +3,16 @@ share one transaction; each caller returns only after its row is committed.
 
 A submission is a tuple of `COLUMNS` (the context already serialised). The rows of a group are
 sent as one batch, stamped with the time of their transaction, through the driver-level
-writer of `storage/appends.py` (`LeaseQueue.enqueue_appended`): no pool checkout per group.
-Without one (an in-memory SQLite database) a writer keeps an engine connection for the groups
-it writes back to back (`LeaseQueue.enqueue_committed`)."""
+writer of `storage/appends.py` (`LeaseQueue.enqueue_appended`): no pool checkout per group."""
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import AsyncIterator
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicegate.clock import utcnow
 from servicegate.queue import LeaseQueue
 from servicegate.storage.appends import Appends
-from servicegate.storage.group_commit import GroupCommit, Writer, default_writers
+from servicegate.storage.group_commit import GroupCommit, default_writers
 
 MAX_BATCH = 500
 COLUMNS = ("id", "client_id", "service", "context", "max_attempts")
@@ -27,37 +20,22 @@ NewJob = tuple[str, str, str, str, int]
 
 
 class Intake:
-    def __init__(self, queue: LeaseQueue, appends: Appends | None, max_batch: int = MAX_BATCH,
+    def __init__(self, queue: LeaseQueue, appends: Appends, max_batch: int = MAX_BATCH,
                  writers: int | None = None) -> None:
         self.queue = queue
         self.appends = appends
         self._insert = queue.inserter((*COLUMNS, "created_at", "updated_at"))
-        writers = writers or default_writers(queue.engine)
-        self._group: GroupCommit[NewJob, None] = (
-            GroupCommit(self._append, writers=writers, max_weight=max_batch)
-            if appends is not None else
-            GroupCommit(session=self._session, writers=writers, max_weight=max_batch))
+        self._group: GroupCommit[NewJob, None] = GroupCommit(
+            self._append, writers=writers or default_writers(queue.engine),
+            max_weight=max_batch)
 
     async def add(self, job: NewJob) -> None:
         """Store one job; returns once it is committed (raises what the commit raised)."""
         await self._group.submit(job)
 
     async def _append(self, jobs: list[NewJob]) -> list[Any]:
-        assert self.appends is not None
         now = utcnow()
         stamp = self._insert.bind("created_at", now)
         await self.queue.enqueue_appended(self.appends, self._insert,
                                           [(*j, stamp, stamp) for j in jobs], run_at=now)
-        return [None] * len(jobs)
-
-    @contextlib.asynccontextmanager
-    async def _session(self) -> AsyncIterator[Writer[NewJob, None]]:
-        async with self.queue.engine.connect() as conn:
-            yield functools.partial(self._write, conn)
-
-    async def _write(self, conn: AsyncConnection, jobs: list[NewJob]) -> list[Any]:
-        now = utcnow()
-        stamp = self._insert.bind("created_at", now)
-        await self.queue.enqueue_committed(conn, self._insert,
-                                           [(*j, stamp, stamp) for j in jobs], run_at=now)
         return [None] * len(jobs)

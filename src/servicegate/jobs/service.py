@@ -61,8 +61,7 @@ class JobService:
 
     async def close_writes(self) -> None:
         """The submission writer's connection (reopened if anything submits again)."""
-        if self.appends is not None:
-            await self.appends.close()
+        await self.appends.close()
 
     async def _prune_loop(self) -> None:
         while True:

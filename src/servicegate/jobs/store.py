@@ -93,7 +93,7 @@ class NotCancellable(Exception):
 
 class JobStore:
     def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float,
-                 appends: Appends | None = None) -> None:
+                 appends: Appends) -> None:
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl

@@ -175,16 +175,10 @@ class LeaseQueue:
         driver's form (`insert.bind`); the queue's columns are appended (pending, due `run_at`)."""
         await insert.execute(conn, self._new_rows(insert, rows, run_at))
 
-    async def enqueue_committed(self, conn: AsyncConnection, insert: BulkInsert,
-                                rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
-        """`enqueue_rows` in a transaction of its own on `conn` (a connection with none open,
-        from `engine.connect()`): committed when this returns."""
-        async with self._turn():
-            await insert.execute_committed(conn, self._new_rows(insert, rows, run_at))
-
     async def enqueue_appended(self, appends: Appends, insert: BulkInsert,
                                rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
-        """`enqueue_committed` through a driver-level writer (storage/appends.py)."""
+        """`enqueue_rows` committed on their own, through a writer of storage/appends.py
+        (after this queue's own writes in this process, as `transaction` is)."""
         async with self._turn():
             await appends.append(insert, self._new_rows(insert, rows, run_at))
 

@@ -13,7 +13,8 @@ on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset)
   its own, one round trip. A connection lost during a write fails that batch (its callers
   get the error: a write is never retried blindly, as it may have committed).
 
-Both are opened on first use and may be used again after `close()`.
+Both are opened on first use and may be used again after `close()`. `EngineAppends` is the
+fallback through an engine connection (an in-memory SQLite database, seen only by its engine).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import asyncio
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.driver_pool import DriverPool
@@ -82,3 +85,15 @@ class PostgresAppends:
 
     async def close(self) -> None:
         await self.pool.close()
+
+
+class EngineAppends:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+        async with self.engine.connect() as conn:
+            await insert.execute_committed(conn, rows)
+
+    async def close(self) -> None:
+        return None

@@ -9,7 +9,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from servicegate.storage.appends import Appends, PostgresAppends, SqliteAppends
+from servicegate.storage.appends import Appends, EngineAppends, PostgresAppends, SqliteAppends
 from servicegate.storage.driver_pool import DriverPool, asyncpg_connect_args
 from servicegate.storage.reads import (
     EngineReads,
@@ -86,15 +86,15 @@ def search_reads(engine: AsyncEngine, pool_size: int) -> Reads:
     return EngineReads(engine)  # e.g. an in-memory SQLite database: only its engine sees it
 
 
-def batch_appends(engine: AsyncEngine, writers: int) -> Appends | None:
+def batch_appends(engine: AsyncEngine, writers: int) -> Appends:
     """Group commit's writes on the raw driver (storage/appends.py): SQLite's own writer
-    thread, or `writers` asyncpg connections; None for an in-memory SQLite database (only its
-    engine's connection sees it)."""
+    thread, or `writers` asyncpg connections; through the engine for an in-memory SQLite
+    database (only its engine's connection sees it)."""
     if is_sqlite_file(engine.url):
         return SqliteAppends(str(engine.url.database))
     if engine.dialect.name == "postgresql":
         return PostgresAppends(DriverPool(asyncpg_connect_args(engine.url), writers))
-    return None
+    return EngineAppends(engine)
 
 
 def is_sqlite(engine: AsyncEngine) -> bool:

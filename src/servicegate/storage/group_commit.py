@@ -1,18 +1,12 @@
 """Group commit: requests arriving while a transaction is being written wait for the next one,
 which stores them all. Each caller returns only after its own item is committed (a 202 still
 means "stored"), but N concurrent writes cost one transaction instead of N - the database's
-per-commit cost, not the request, bounds the rate. Job intake and event publishing use it.
-
-A writer may also open a session (e.g. hold one database connection) for all the groups it
-writes back to back: `session()` gives the `write` to use, and is left when nothing waits or
-when a write fails (the next group opens a new one)."""
+per-commit cost, not the request, bounds the rate. Job intake and event publishing use it."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +17,6 @@ R = TypeVar("R")
 # `write(items)` stores a group in one transaction and returns one outcome per item, in order:
 # a result, or the exception that caller gets. An exception raised by `write` fails the group.
 Writer = Callable[[list[T]], Awaitable[Sequence[R | BaseException]]]
-Session = Callable[[], AbstractAsyncContextManager[Writer[T, R]]]
 
 
 def default_writers(engine: AsyncEngine | None) -> int:
@@ -33,12 +26,9 @@ def default_writers(engine: AsyncEngine | None) -> int:
 
 
 class GroupCommit(Generic[T, R]):
-    def __init__(self, write: Writer[T, R] | None = None, *, session: Session[T, R] | None = None,
-                 writers: int, max_weight: int = 500,
+    def __init__(self, write: Writer[T, R], *, writers: int, max_weight: int = 500,
                  weight: Callable[[T], int] = lambda _: 1) -> None:
-        if (write is None) == (session is None):
-            raise ValueError("give either write or session")
-        self.session: Session[T, R] = session or (lambda: contextlib.nullcontext(write))
+        self.write = write
         self.max_writers = writers
         self.max_weight = max_weight
         self.weight = weight
@@ -70,29 +60,17 @@ class GroupCommit(Generic[T, R]):
 
     async def _drain(self) -> None:
         try:
-            while self._waiting:
-                await self._write_in_session()
+            while batch := self._take():
+                try:
+                    outcomes = await self.write([item for item, _ in batch])
+                except Exception as exc:  # a failed write fails its group only
+                    outcomes = [exc] * len(batch)
+                _settle(batch, outcomes)
         finally:
             # Give the slot back now, not in the task's done callback: callers woken by the
             # last group run first and submit again; they would find every slot taken by
             # writers that have finished, and wait forever.
             self._writers.discard(asyncio.current_task())  # type: ignore[arg-type]
-
-    async def _write_in_session(self) -> None:
-        """Write groups in one session while any waits; a failed write fails its group only."""
-        # Taken before the session opens: a writer that finds nothing opens none.
-        batch = self._take()
-        if not batch:
-            return
-        try:
-            async with self.session() as write:
-                while batch:
-                    _settle(batch, await write([item for item, _ in batch]))
-                    batch = self._take()
-        except Exception as exc:
-            # the group being written, or the one the session could not be opened for
-            # (nothing, if closing the session failed after its last group)
-            _settle(batch, [exc] * len(batch))
 
 
 def _settle(batch: list[tuple[T, asyncio.Future[R]]],
