@@ -203,12 +203,11 @@ def is_sqlite_file(url: URL) -> bool:
             and url.database != ":memory:" and not url.query)
 
 
-def postgres_reads(url: URL, pool_size: int, *, read_only: bool = True) -> PostgresReads:
+def postgres_reads(url: URL, pool_size: int) -> PostgresReads:
     """A pool of its own of up to `pool_size` asyncpg connections, opened on first use and
-    closed after 5 idle minutes; sessions `default_transaction_read_only` unless told."""
-    return PostgresReads(DriverPool(
-        asyncpg_connect_args(url), pool_size,
-        {"default_transaction_read_only": "on"} if read_only else None))
+    closed after 5 idle minutes; sessions `default_transaction_read_only`."""
+    return PostgresReads(DriverPool(asyncpg_connect_args(url), pool_size,
+                                    {"default_transaction_read_only": "on"}))
 
 
 def sqlite_reads(url: URL, pool_size: int) -> SqliteReads:
