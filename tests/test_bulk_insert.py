@@ -4,14 +4,15 @@
 import asyncio
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asyncpg.exceptions import UniqueViolationError
-from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, select, text
+from sqlalchemy import JSON, Column, DateTime, MetaData, String, Table, func, select, text
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.queue import PENDING, LeaseQueue, queue_columns
-from servicegate.storage.appends import EngineAppends, PostgresAppends
+from servicegate.storage.appends import EngineAppends, PostgresAppends, SqliteAppends
 from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.engine import batch_appends, create_engine, json_text
 
@@ -149,3 +150,64 @@ async def test_postgres_appends_survive_a_connection_the_server_ended(postgres_u
         async with engine.begin() as conn:
             await conn.run_sync(meta.drop_all)
         await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_queue(sqlite_url):
+    engine = create_engine(sqlite_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(meta.create_all)
+    yield LeaseQueue(engine, items)
+    await engine.dispose()
+
+
+async def test_sqlite_appends_write_on_the_loop_and_never_wait_there_for_a_lock(sqlite_queue):
+    queue = sqlite_queue
+    path = str(queue.engine.url.database)
+    appends = SqliteAppends(path, inline_max_rows=5)
+    insert = queue.inserter(("id", "doc", "made_at"))
+    now = utcnow()
+    try:
+        await queue.enqueue_appended(appends, insert, [("a", json_text(DOC), None)], run_at=now)
+        assert appends.thread is None  # written on the loop's own connection
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the file's write lock
+        try:
+            task = asyncio.create_task(queue.enqueue_appended(
+                appends, insert, [("b", json_text(DOC), None)], run_at=now))
+            started = asyncio.get_running_loop().time()
+            await asyncio.sleep(0.2)
+            # the loop kept running: the batch waits for the lock on the writer thread
+            assert asyncio.get_running_loop().time() - started < 1.0
+            assert not task.done() and appends.thread is not None
+        finally:
+            other.execute("COMMIT")
+            other.close()
+        await task
+        # a batch over `inline_max_rows` goes to the thread as well
+        await queue.enqueue_appended(appends, insert, [(f"c{i}", json_text(DOC), None)
+                                                       for i in range(6)], run_at=now)
+        assert sorted(await rows(queue)) == ["a", "b", *(f"c{i}" for i in range(6))]
+    finally:
+        await appends.close()
+
+
+async def test_sqlite_appends_keep_the_write_ahead_log_bounded(sqlite_queue):
+    """The loop's connection never checkpoints; the thread does, every `checkpoint_rows`."""
+    queue = sqlite_queue
+    path = str(queue.engine.url.database)
+    appends = SqliteAppends(path, checkpoint_rows=50)
+    insert = queue.inserter(("id", "doc", "made_at"))
+    doc = json_text({"pad": "x" * 1500})  # a few rows per page: every batch adds pages
+    try:
+        for b in range(100):
+            await queue.enqueue_appended(appends, insert, [(f"r{b}-{i}", doc, None)
+                                                           for i in range(10)], run_at=utcnow())
+        frames = Path(path + "-wal").stat().st_size // (4096 + 24)
+        # Without checkpoints the log would hold every commit: about 800 pages here. With
+        # them, at most two rounds of `checkpoint_rows` (about 100 pages) between restarts.
+        assert frames < 250, frames
+        async with queue.engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(items))).scalar() == 1000
+    finally:
+        await appends.close()

@@ -6,8 +6,19 @@ session back, so each batch paid a checkout: on PostgreSQL the main pool's ping,
 SQLAlchemy's asyncpg dialect wraps in BEGIN/ROLLBACK (three round trips before the insert);
 on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset).
 
-- SQLite (`SqliteAppends`): one thread of its own with its own connection to the file; a
-  batch is `BEGIN IMMEDIATE`, the executemany and COMMIT in one call to that thread.
+- SQLite (`SqliteAppends`): a batch is `BEGIN IMMEDIATE`, the executemany and COMMIT on a
+  connection of its own, written on the event loop itself when it can be: a handoff to a
+  thread and back costs more than a small batch's write (issue 6: async 202s 37-40 % -> 47-51
+  % of the sync rate, bench/RESULTS.md). The loop never waits for a lock: its connection has
+  no busy timeout, and a batch that finds the file locked (by another connection, process or
+  a job worker's transaction) goes to the writer thread instead, which waits as long as
+  SQLite's busy timeout lets it. So do large batches (`INLINE_MAX_ROWS`: the loop would stall
+  for milliseconds). The loop's connection never checkpoints the write-ahead log (a
+  checkpoint copies pages for tens of milliseconds): every `CHECKPOINT_ROWS` rows the thread
+  runs a PASSIVE checkpoint while the loop goes on writing, then the next batch (at the
+  latest after as many rows again) goes to the thread and its commit checkpoints what was
+  written meanwhile (little), so that the log starts again from its beginning: the log stays
+  bounded, about as SQLite's own checkpoints (1000 pages) keep it.
 - PostgreSQL (`PostgresAppends`): an asyncpg pool of its own (`storage/driver_pool.py`), a
   connection per writer; a batch is one statement (`BulkInsert`'s unnest form), atomic on
   its own, one round trip. A connection lost during a write fails that batch (its callers
@@ -21,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -38,21 +49,35 @@ class Appends(Protocol):
     async def close(self) -> None: ...
 
 
+INLINE_MAX_ROWS = 128
+CHECKPOINT_ROWS = 2000
+
+
 class SqliteAppends:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, inline_max_rows: int = INLINE_MAX_ROWS,
+                 checkpoint_rows: int = CHECKPOINT_ROWS) -> None:
         self.path = path
+        self.inline_max_rows = inline_max_rows
+        self.checkpoint_rows = checkpoint_rows
         self.thread: ThreadPoolExecutor | None = None
         self.conn: sqlite3.Connection | None = None  # used only on `thread`
+        self.loop_conn: sqlite3.Connection | None = None  # used only on the event loop
+        self.rows_since_checkpoint = 0
+        self.copying: Future[None] | None = None  # the thread's background checkpoint
 
-    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        if self.conn is None:
-            self.conn = sqlite3.connect(self.path, isolation_level=None,
-                                        check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                           "busy_timeout=10000"):
-                self.conn.execute(f"PRAGMA {pragma}")
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+    def _connect(self, *, wait: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
+                   f"busy_timeout={10000 if wait else 0}"]
+        if not wait:
+            pragmas.append("wal_autocheckpoint=0")
+        for pragma in pragmas:
+            conn.execute(f"PRAGMA {pragma}")
+        return conn
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """The batch in a transaction of its own; BEGIN IMMEDIATE has been run."""
         try:
             conn.executemany(sql, rows)
             conn.execute("COMMIT")
@@ -60,19 +85,72 @@ class SqliteAppends:
             conn.execute("ROLLBACK")
             raise
 
-    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+    def _write_on_loop(self, sql: str, rows: list[tuple[Any, ...]]) -> bool:
+        """Write on the calling (event loop) thread; False, with nothing written, when the
+        file's write lock is held elsewhere."""
+        if self.loop_conn is None:
+            self.loop_conn = self._connect(wait=False)
+        conn = self.loop_conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+                return False
+            raise
+        self._insert(conn, sql, rows)
+        self.rows_since_checkpoint += len(rows)
+        return True
+
+    def _thread_conn(self) -> sqlite3.Connection:
+        if self.conn is None:
+            self.conn = self._connect(wait=True)
+        return self.conn
+
+    def _checkpoint(self) -> None:
+        """On the thread. PASSIVE: never waits for a reader or the writer; copies what no
+        reader needs any more."""
+        # fetched to its end: a statement left with a row pending keeps a read transaction
+        # (and its hold on the log) open, and the log could never start again
+        self._thread_conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]], checkpoint: bool) -> None:
+        conn = self._thread_conn()
+        conn.execute("BEGIN IMMEDIATE")
+        self._insert(conn, sql, rows)
+        if checkpoint:
+            self._checkpoint()
+
+    def _executor(self) -> ThreadPoolExecutor:
         if self.thread is None:
             self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-appends")
-        await asyncio.get_running_loop().run_in_executor(self.thread, self._write,
-                                                         insert.sql, rows)
+        return self.thread
+
+    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+        finish = False
+        if self.rows_since_checkpoint >= self.checkpoint_rows:
+            if self.copying is None:
+                self.copying = self._executor().submit(self._checkpoint)
+            # once copied, or if copying takes too long (the thread runs it first anyway)
+            finish = (self.copying.done()
+                      or self.rows_since_checkpoint >= 2 * self.checkpoint_rows)
+        if (not finish and len(rows) <= self.inline_max_rows
+                and self._write_on_loop(insert.sql, rows)):
+            return
+        await asyncio.get_running_loop().run_in_executor(self._executor(), self._write,
+                                                         insert.sql, rows, finish)
+        if finish:
+            self.copying = None
+            self.rows_since_checkpoint = 0
 
     async def close(self) -> None:
         thread, self.thread = self.thread, None
         if thread is not None:
             await asyncio.get_running_loop().run_in_executor(None, thread.shutdown)
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        self.copying = None
+        for conn in (self.conn, self.loop_conn):
+            if conn is not None:
+                conn.close()
+        self.conn = self.loop_conn = None
 
 
 class PostgresAppends:
