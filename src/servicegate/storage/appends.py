@@ -35,6 +35,7 @@ import sqlite3
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.storage.bulk_insert import BulkInsert
@@ -48,6 +49,8 @@ class Appends(Protocol):
 
     async def close(self) -> None: ...
 
+
+log = structlog.get_logger("servicegate.storage")
 
 INLINE_MAX_ROWS = 128
 CHECKPOINT_ROWS = 2000
@@ -108,10 +111,14 @@ class SqliteAppends:
 
     def _checkpoint(self) -> None:
         """On the thread. PASSIVE: never waits for a reader or the writer; copies what no
-        reader needs any more."""
-        # fetched to its end: a statement left with a row pending keeps a read transaction
-        # (and its hold on the log) open, and the log could never start again
-        self._thread_conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        reader needs any more. Best effort: logged, never raised (after a batch's commit its
+        callers must not see an error: their rows are stored)."""
+        try:
+            # fetched to its end: a statement left with a row pending keeps a read
+            # transaction (and its hold on the log) open, and the log could never restart
+            self._thread_conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:
+            log.warning("wal_checkpoint_failed", path=self.path, error=str(exc))
 
     def _write(self, sql: str, rows: list[tuple[Any, ...]], checkpoint: bool) -> None:
         conn = self._thread_conn()
