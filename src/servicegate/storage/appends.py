@@ -8,17 +8,18 @@ on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset)
 
 - SQLite (`SqliteAppends`): a batch is `BEGIN IMMEDIATE`, the executemany and COMMIT on a
   connection of its own, written on the event loop itself when it can be: a handoff to a
-  thread and back costs more than a small batch's write (issue 6: async 202s 37-40 % -> 47-51
-  % of the sync rate, bench/RESULTS.md). The loop never waits for a lock: its connection has
-  no busy timeout, and a batch that finds the file locked (by another connection, process or
-  a job worker's transaction) goes to the writer thread instead, which waits as long as
-  SQLite's busy timeout lets it. So do large batches (`INLINE_MAX_ROWS`: the loop would stall
-  for milliseconds). The loop's connection never checkpoints the write-ahead log (a
-  checkpoint copies pages for tens of milliseconds): every `CHECKPOINT_ROWS` rows the thread
-  runs a PASSIVE checkpoint while the loop goes on writing, then the next batch (at the
-  latest after as many rows again) goes to the thread and its commit checkpoints what was
-  written meanwhile (little), so that the log starts again from its beginning: the log stays
-  bounded, about as SQLite's own checkpoints (1000 pages) keep it.
+  thread and back costs more than a small batch's write (issue 6: async 202s 36-40 % ->
+  47-51 % of the sync rate in one server, bench/RESULTS.md). The loop never waits for a
+  lock: its connection has no busy timeout, and a batch that finds the file locked (by
+  another connection, process or a job worker's transaction) goes to the writer thread
+  instead, which waits as long as SQLite's busy timeout lets it. So do large batches
+  (`INLINE_MAX_ROWS`: the loop would stall for milliseconds). The loop's connection never
+  checkpoints the write-ahead log (a checkpoint copies pages for tens of milliseconds):
+  every `CHECKPOINT_ROWS` rows the thread runs a PASSIVE checkpoint while the loop goes on
+  writing, then the next batch (at the latest after as many rows again) goes to the thread
+  and its commit checkpoints what was written meanwhile (little), so that the log starts
+  again from its beginning. The log stays bounded: tens of MB under a sustained load, where
+  SQLite's own checkpoints (every 1000 pages) copy the same hot pages again and again.
 - PostgreSQL (`PostgresAppends`): an asyncpg pool of its own (`storage/driver_pool.py`), a
   connection per writer; a batch is one statement (`BulkInsert`'s unnest form), atomic on
   its own, one round trip. A connection lost during a write fails that batch (its callers
@@ -53,7 +54,7 @@ class Appends(Protocol):
 log = structlog.get_logger("servicegate.storage")
 
 INLINE_MAX_ROWS = 128
-CHECKPOINT_ROWS = 2000
+CHECKPOINT_ROWS = 10_000
 
 
 class SqliteAppends:
