@@ -8,6 +8,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, select
 
 from servicegate.clock import utcnow
 from servicegate.queue import DONE, PENDING, LeaseQueue, queue_columns, queue_index
+from servicegate.queue.sampling import pause_after
 from servicegate.storage.engine import create_engine
 
 meta = MetaData()
@@ -131,3 +132,14 @@ async def test_a_claim_walks_the_due_index_in_order_without_sorting(queue):
         plan = "\n".join(str(r) for r in (
             await conn.exec_driver_sql(explain + str(compiled), args)).all())
     assert sorting not in plan and "ix_test_queue_jobs_due" in plan, plan
+
+
+@pytest.mark.parametrize(("took", "pause"), [
+    (0.0, 5.0),      # a cheap sample: every 5 s, start to start
+    (0.25, 4.75),    # 5 % of the time exactly: still every 5 s
+    (0.5, 9.5),      # slower: the pause grows so that sampling stays at 5 %
+    (2.75, 52.25),   # a sample of a 5M-row backlog: about once a minute
+])
+def test_sampling_never_takes_more_than_five_percent_of_the_time(took, pause):
+    assert pause_after(took) == pytest.approx(pause)
+    assert took / (took + pause_after(took)) <= 0.05 + 1e-9
