@@ -11,6 +11,7 @@ from servicegate.auth.principal import Principal
 from servicegate.jobs.store import IdempotencyMismatch
 from servicegate.runtime import Runtime
 from servicegate.web.dispatch import RawResponse
+from servicegate.web.headermap import header_map
 from servicegate.web.problems import ProblemError
 from servicegate.web.responses import dumps
 
@@ -19,9 +20,11 @@ MAX_KEY = 255
 
 def origin(scope: Scope) -> str:
     """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`)."""
-    for name, value in scope["headers"]:
-        if name == b"host":
-            return f"{scope['scheme']}://{value.decode('latin-1')}"
+    by_name = header_map(scope)
+    host = (by_name.get(b"host") if by_name is not None  # the usual case: one lookup
+            else next((v for n, v in scope["headers"] if n == b"host"), None))
+    if host is not None:
+        return f"{scope['scheme']}://{host.decode('latin-1')}"
     host, port = scope.get("server") or ("localhost", None)
     return f"{scope['scheme']}://{host}:{port}" if port else f"{scope['scheme']}://{host}"
 

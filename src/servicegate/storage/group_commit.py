@@ -27,7 +27,7 @@ def default_writers(engine: AsyncEngine | None) -> int:
 
 class GroupCommit(Generic[T, R]):
     def __init__(self, write: Writer[T, R], *, writers: int, max_weight: int = 500,
-                 weight: Callable[[T], int] = lambda _: 1) -> None:
+                 weight: Callable[[T], int] | None = None) -> None:
         self.write = write
         self.max_writers = writers
         self.max_weight = max_weight
@@ -48,12 +48,15 @@ class GroupCommit(Generic[T, R]):
         return await done
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
-        total, n = 0, 0
-        for item, _ in self._waiting:
-            total += self.weight(item)
-            if n and total > self.max_weight:
-                break
-            n += 1
+        if self.weight is None:  # every item weighs 1
+            n = min(len(self._waiting), self.max_weight)
+        else:
+            total, n = 0, 0
+            for item, _ in self._waiting:
+                total += self.weight(item)
+                if n and total > self.max_weight:
+                    break
+                n += 1
         batch = self._waiting[:n]
         del self._waiting[:n]
         return batch

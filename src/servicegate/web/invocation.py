@@ -53,10 +53,15 @@ def subpath_segments(scope: Scope, prefix_segments: int) -> list[str]:
 
 
 def query_pairs(scope: Scope) -> list[tuple[str, str]]:
+    """`parse_qsl(query, keep_blank_values=True)`; without its per-pair unquoting when there
+    is nothing to unquote (no `%`, no `+`: `?async=true` and most queries)."""
     raw = scope.get("query_string", b"")
     if not raw:
         return []
-    return parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
+    text = raw.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
 def _media_type(scope: Scope) -> str | None:
