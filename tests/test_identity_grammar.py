@@ -239,3 +239,19 @@ def test_paging_defaults():
     assert paging(None, None) == (0, 25)
     assert paging("40", "100") == (40, 100)
     assert paging("0", "0") == (0, 0)
+
+
+@pytest.mark.parametrize("text", ["not endswith(fullname, 'sen')",
+                                  "not startswith(fullname, 'Ander')",
+                                  "not contains(fullname, 'der')"])
+def test_negated_text_functions_compile_without_deprecated_operators(text):
+    """SQLite's GLOB is a comparison (a boolean), so NOT applies to it as SQLAlchemy expects:
+    a text-typed operand of NOT is deprecated and will raise in a future SQLAlchemy."""
+    import warnings
+
+    from sqlalchemy.exc import SADeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SADeprecationWarning)
+        negated, plain = str(check(text)), str(check(text.removeprefix("not ")))
+    assert negated != plain

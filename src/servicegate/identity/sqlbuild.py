@@ -147,7 +147,7 @@ class FilterCompiler:
             pred = (func.instr(expr, text) > 0 if self.sqlite
                     else expr.like("%" + _like_escape(text) + "%", escape="\\"))
         else:  # endswith
-            pred = (expr.op("GLOB")("*" + _glob_escape(text)) if self.sqlite
+            pred = (expr.op("GLOB", is_comparison=True)("*" + _glob_escape(text)) if self.sqlite
                     else expr.like("%" + _like_escape(text), escape="\\"))
         return self.implicit_any(self.two_valued(pred, operand), collection)
 
@@ -157,7 +157,7 @@ class FilterCompiler:
         PostgreSQL COLLATE "C"); tables of unknown collation get LIKE/GLOB instead."""
         if self.pm.prefix == "pattern":
             if self.sqlite:
-                return operand.expr.op("GLOB")(_glob_escape(prefix) + "*")
+                return operand.expr.op("GLOB", is_comparison=True)(_glob_escape(prefix) + "*")
             return operand.expr.like(_like_escape(prefix) + "%", escape="\\")
         expr = operand.expr
         upper = _successor(prefix)
