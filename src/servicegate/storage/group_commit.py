@@ -48,8 +48,8 @@ class GroupCommit(Generic[T, R]):
         return await done
 
     def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
-        if self.weight is None:  # every item weighs 1
-            n = min(len(self._waiting), self.max_weight)
+        if self.weight is None:  # every item weighs 1 (and a group holds one at least)
+            n = min(len(self._waiting), max(self.max_weight, 1))
         else:
             total, n = 0, 0
             for item, _ in self._waiting:
