@@ -154,18 +154,18 @@ async def test_postgres_appends_survive_a_connection_the_server_ended(postgres_u
 
 @pytest.fixture
 async def sqlite_queue(sqlite_url):
+    """(the queue, its SQLite file's path, the inserter of the tests' rows)"""
     engine = create_engine(sqlite_url)
     async with engine.begin() as conn:
         await conn.run_sync(meta.create_all)
-    yield LeaseQueue(engine, items)
+    queue = LeaseQueue(engine, items)
+    yield queue, str(engine.url.database), queue.inserter(("id", "doc", "made_at"))
     await engine.dispose()
 
 
 async def test_sqlite_appends_write_on_the_loop_and_never_wait_there_for_a_lock(sqlite_queue):
-    queue = sqlite_queue
-    path = str(queue.engine.url.database)
+    queue, path, insert = sqlite_queue
     appends = SqliteAppends(path, inline_max_rows=5)
-    insert = queue.inserter(("id", "doc", "made_at"))
     now = utcnow()
     try:
         await queue.enqueue_appended(appends, insert, [("a", json_text(DOC), None)], run_at=now)
@@ -194,10 +194,8 @@ async def test_sqlite_appends_write_on_the_loop_and_never_wait_there_for_a_lock(
 
 async def test_sqlite_appends_keep_the_write_ahead_log_bounded(sqlite_queue):
     """The loop's connection never checkpoints; the thread does, every `checkpoint_rows`."""
-    queue = sqlite_queue
-    path = str(queue.engine.url.database)
+    queue, path, insert = sqlite_queue
     appends = SqliteAppends(path, checkpoint_rows=50)
-    insert = queue.inserter(("id", "doc", "made_at"))
     doc = json_text({"pad": "x" * 1500})  # a few rows per page: every batch adds pages
     try:
         for b in range(100):
