@@ -147,6 +147,12 @@ async def test_kill_9_mid_job_then_restart_runs_it(tmp_path, database_url, upstr
                                 json={"seconds": 1})
             job_id = r.json()["jobId"]
             await poll(http, job_id, key, "running")
+        # "running" is set when a worker claims the job, just before it calls the upstream:
+        # kill only once the call is in flight (the upstream holds it for 1 s)
+        deadline = time.monotonic() + 10
+        while not any(r.path == "/slow" for r in upstream.received):
+            assert time.monotonic() < deadline, "the job never called the upstream"
+            await asyncio.sleep(0.02)
         gp.kill(signal.SIGKILL)
     finally:
         gp.kill(signal.SIGKILL)
