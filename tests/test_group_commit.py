@@ -41,3 +41,18 @@ async def test_a_failed_write_fails_its_group_only():
     assert isinstance(results[1], RuntimeError) and isinstance(results[2], ValueError)
 
 
+
+def test_one_group_commit_serves_event_loops_one_after_another():
+    """It keeps the loop it runs on (no look-up per submission) but follows a new one: a
+    runtime restarted, or tests each on a loop of their own."""
+    async def write(items: list[int]) -> list[int]:
+        await asyncio.sleep(0)
+        return [-i for i in items]
+
+    group: GroupCommit[int, int] = GroupCommit(write, writers=2)
+
+    async def burst(base: int) -> list[int]:
+        return await asyncio.gather(*(group.submit(base + i) for i in range(10)))
+
+    for base in (0, 100, 200):  # a new event loop each time
+        assert asyncio.run(burst(base)) == [-(base + i) for i in range(10)]

@@ -10,12 +10,18 @@ JSON columns take the document already serialised (a `str`, as the JSON type wou
 
 SQLite: the driver's own `executemany`, one call into aiosqlite's thread, where SQLAlchemy's
 cursor makes three (open, executemany, close), every call a thread switch; pysqlite opens the
-transaction implicitly on the first insert. PostgreSQL: one statement for the whole batch,
-`INSERT ... SELECT * FROM unnest($1::type[], ...)` with one array per column, where an
-executemany binds and executes the insert once per row: a third less server CPU per row (jobs
-table, 50-row batches: 11.5 instead of 17-18 µs). `execute_committed` sends it on the driver
-connection alone, one round trip, atomic on its own, where a SQLAlchemy transaction adds BEGIN
-and COMMIT round trips.
+transaction implicitly on the first insert. PostgreSQL: one statement for the whole batch, each
+column sent as one JSON array (`orjson`) that the server splits with `json_array_elements_text`:
+`INSERT ... SELECT v1::type, ... FROM ROWS FROM (json_array_elements_text($1::json), ...)`.
+An executemany binds and executes the insert once per row (a third more server CPU per row);
+arrays (`unnest($1::type[], ...)`) cost the same on the server but asyncpg's array encoder
+checks every element against `collections.abc` classes: 8.5 µs of the event loop's time per
+11-column row, against 4.5 for the JSON form (16-row batches; 4.2 against 1.5 in 64-row ones).
+JSON `null` comes out as SQL NULL; a JSON column's value (already a serialised document) travels
+as a JSON string and is parsed once, by the cast. String columns take the text without a cast,
+so a value longer than the column is refused by the insert, not cut short. `execute_committed`
+sends the statement on the driver connection alone, one round trip, atomic on its own, where a
+SQLAlchemy transaction adds BEGIN and COMMIT round trips.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, text
+import orjson
+from sqlalchemy import Enum, String, Table, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -36,22 +43,23 @@ class BulkInsert:
             raise ValueError(f"table {table.name} has no column {', '.join(unknown)}")
         # Written out rather than `table.insert()`, which orders the columns as the table does.
         quote = dialect.identifier_preparer
-        compiled = text(
-            f"INSERT INTO {quote.format_table(table)} "
-            f"({', '.join(quote.quote(n) for n in self.columns)}) "
-            f"VALUES ({', '.join(':' + n for n in self.columns)})").compile(dialect=dialect)
+        into = (f"INSERT INTO {quote.format_table(table)} "
+                f"({', '.join(quote.quote(n) for n in self.columns)}) ")
+        compiled = text(f"{into}VALUES ({', '.join(':' + n for n in self.columns)})"
+                        ).compile(dialect=dialect)
         if tuple(compiled.positiontup or ()) != self.columns:  # pragma: no cover - dialect change
             raise ValueError(f"{dialect.name}: placeholders not in column order")
         self.sql = str(compiled)
         self._processors = {n: table.c[n].type._cached_bind_processor(dialect)
                             for n in self.columns}
         self._driver = dialect.driver
-        if dialect.name == "postgresql":  # one array parameter per column
-            arrays = ", ".join(f"${i}::{table.c[n].type.compile(dialect=dialect)}[]"
-                               for i, n in enumerate(self.columns, 1))
-            self.sql = (f"INSERT INTO {quote.format_table(table)} "
-                        f"({', '.join(quote.quote(n) for n in self.columns)}) "
-                        f"SELECT * FROM unnest({arrays})")
+        if dialect.name == "postgresql":  # one JSON array parameter per column
+            numbers = range(1, len(self.columns) + 1)
+            values = ", ".join(_from_text(f"v{i}", table.c[n].type, dialect)
+                               for i, n in zip(numbers, self.columns, strict=True))
+            split = ", ".join(f"json_array_elements_text(${i}::json)" for i in numbers)
+            self.sql = (f"{into}SELECT {values} FROM ROWS FROM ({split}) "
+                        f"AS r({', '.join(f'v{i}' for i in numbers)})")
 
     def bind(self, column: str, value: Any) -> Any:
         """`value` as the driver takes it for `column` (compute once, use in many rows)."""
@@ -59,9 +67,13 @@ class BulkInsert:
         return value if process is None or value is None else process(value)
 
     @staticmethod
-    def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[list[Any], ...]:
-        """Row tuples as one list per column: the PostgreSQL statement's array parameters."""
-        return tuple(map(list, zip(*rows, strict=True)))
+    def arrays(rows: Sequence[tuple[Any, ...]]) -> tuple[str, ...]:
+        """Row tuples as one JSON array per column: the PostgreSQL statement's parameters.
+        Values a JSON column takes are documents already serialised (`str`): they go as JSON
+        strings. Naive datetimes are taken as UTC, as asyncpg takes them; a float NaN or
+        infinity would arrive as NULL (no hot path stores one)."""
+        return tuple(orjson.dumps(column, option=orjson.OPT_NAIVE_UTC).decode()
+                     for column in zip(*rows, strict=True))
 
     async def execute(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Insert in the caller's transaction (its `begin()` block commits or rolls back)."""
@@ -96,3 +108,13 @@ class BulkInsert:
         else:
             async with conn.begin():
                 await self.execute(conn, rows)
+
+
+
+def _from_text(name: str, sql_type: Any, dialect: Dialect) -> str:
+    """The column value from the text `json_array_elements_text` gives. Strings go uncast:
+    the insert's own assignment checks their length (an explicit cast to VARCHAR(n) would cut
+    them short)."""
+    if isinstance(sql_type, String) and not isinstance(sql_type, Enum):
+        return name
+    return f"{name}::{sql_type.compile(dialect=dialect)}"
