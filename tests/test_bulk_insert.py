@@ -58,6 +58,30 @@ async def test_tuples_are_stored_as_the_core_insert_stores_them(queue):
     assert sorted(r.id for r in claimed.rows) == ["bulk0", "bulk1", "core0", "core1"]
 
 
+async def test_values_shared_by_a_batch_are_stored_in_each_of_its_rows(queue):
+    now = utcnow()
+    insert = queue.inserter(("id", "doc"), shared=("made_at",))
+    made = insert.bind("made_at", now)
+    appends = batch_appends(queue.engine, 1)
+    try:
+        await queue.enqueue_appended(appends, insert, [(f"a{i}", json_text(DOC))
+                                                       for i in range(3)], run_at=now,
+                                     shared=(made,))
+        async with queue.engine.begin() as conn:
+            await queue.enqueue_rows(conn, insert, [("b", json_text(DOC))], run_at=now,
+                                     shared=(None,))
+    finally:
+        await appends.close()
+    stored = await rows(queue)
+    assert sorted(stored) == ["a0", "a1", "a2", "b"]
+    for name, row in stored.items():
+        assert row.doc == DOC and as_utc(row.run_at) == now
+        assert (row.status, row.lease_token, row.attempts) == (PENDING, None, 0)
+        assert (row.made_at is None) if name == "b" else as_utc(row.made_at) == now
+    with pytest.raises(ValueError, match="5 shared values expected, got 1"):  # the queue's 4
+        insert.rows([("c", json_text(DOC))], (made,))
+
+
 async def test_a_rolled_back_transaction_stores_none_of_them(queue):
     insert = queue.inserter(("id", "doc", "made_at"))
     with pytest.raises(RuntimeError):
@@ -93,8 +117,8 @@ async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue)
     assert sorted(await rows(queue)) == ["a", "b"]
     async with queue.engine.begin() as conn:
         with pytest.raises(RuntimeError, match="without a transaction"):
-            await insert.execute_committed(conn, [("c", json_text(DOC), None, PENDING, None,
-                                                   None, 0)])
+            await insert.execute_committed(conn, [("c", json_text(DOC), None)],
+                                           (PENDING, None, None, 0))
 
 
 async def test_driver_appends_commit_batches_all_or_nothing(queue):

@@ -1,6 +1,7 @@
-"""`BulkInsert` on PostgreSQL sends each column as one JSON array the server splits: any value
-of the column types the hot paths use comes back as it went, NULL stays NULL, and a string too
-long for its column is refused, never cut short."""
+"""`BulkInsert` on PostgreSQL sends each column as one JSON array the server splits, and each
+value shared by the batch as one parameter: any value of the column types the hot paths use
+comes back as it went, NULL stays NULL, and a string too long for its column is refused, never
+cut short."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -42,15 +43,16 @@ cells = st.tuples(
     st.none() | json_docs.map(lambda d: orjson.dumps(d).decode()))
 
 
-async def _round_trip(url: str, rows: list[tuple]) -> list[tuple]:
+async def _round_trip(url: str, rows: list[tuple], shared: tuple = ()) -> list[tuple]:
     engine = create_engine(url)
     try:
         async with engine.begin() as conn:
             await conn.run_sync(meta.drop_all)
             await conn.run_sync(meta.create_all)
-        insert = BulkInsert(engine.dialect, values, COLUMNS)
+        insert = BulkInsert(engine.dialect, values, COLUMNS[:len(COLUMNS) - len(shared)],
+                            COLUMNS[len(COLUMNS) - len(shared):])
         async with engine.connect() as conn:
-            await insert.execute_committed(conn, rows)
+            await insert.execute_committed(conn, rows, shared)
         async with engine.connect() as conn:
             raw = (await conn.execute(select(values).order_by(values.c.n))).all()
             # the JSON column's text as stored (the type would parse it)
@@ -81,8 +83,17 @@ def test_json_null_and_sql_null_stay_apart_and_naive_times_are_utc(postgres_url)
     assert back[1][6] is None and back[1][7] is None
 
 
+def test_values_shared_by_the_batch_come_back_in_every_row(postgres_url):
+    at = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    shared = ("shared name", None, 7, 0.5, True, at, orjson.dumps({"a": [1, "\""]}).decode())
+    back = asyncio.run(_round_trip(postgres_url, [(0,), (1,)], shared))
+    assert back == [(0, *shared), (1, *shared)]
+
+
 def test_a_string_too_long_for_its_column_is_refused_not_cut(postgres_url):
     rows = [(0, "fits", None, None, None, None, None, None),
             (1, "x" * 31, None, None, None, None, datetime.now(UTC) - timedelta(1), None)]
     with pytest.raises(StringDataRightTruncationError):
         asyncio.run(_round_trip(postgres_url, rows))
+    with pytest.raises(StringDataRightTruncationError):  # a shared one too
+        asyncio.run(_round_trip(postgres_url, [(0,)], ("x" * 31, *[None] * 6)))

@@ -2,8 +2,9 @@
 share one transaction; each caller returns only after its row is committed.
 
 A submission is a tuple of `COLUMNS` (the context already serialised). The rows of a group are
-sent as one batch, stamped with the time of their transaction, through the driver-level
-writer of `storage/appends.py` (`LeaseQueue.enqueue_appended`): no pool checkout per group."""
+sent as one batch, stamped with the time of their transaction (a value shared by the batch,
+sent once), through the driver-level writer of `storage/appends.py`
+(`LeaseQueue.enqueue_appended`): no pool checkout per group."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class Intake:
                  writers: int | None = None) -> None:
         self.queue = queue
         self.appends = appends
-        self._insert = queue.inserter((*COLUMNS, "created_at", "updated_at"))
+        self._insert = queue.inserter(COLUMNS, shared=("created_at", "updated_at"))
         self._group: GroupCommit[NewJob, None] = GroupCommit(
             self._append, writers=writers or default_writers(queue.engine),
             max_weight=max_batch)
@@ -36,6 +37,6 @@ class Intake:
     async def _append(self, jobs: list[NewJob]) -> list[Any]:
         now = utcnow()
         stamp = self._insert.bind("created_at", now)
-        await self.queue.enqueue_appended(self.appends, self._insert,
-                                          [(*j, stamp, stamp) for j in jobs], run_at=now)
+        await self.queue.enqueue_appended(self.appends, self._insert, jobs, run_at=now,
+                                          shared=(stamp, stamp))
         return [None] * len(jobs)

@@ -165,28 +165,31 @@ class LeaseQueue:
                   for r in rows]
         await conn.execute(self.table.insert(), values)
 
-    def inserter(self, columns: Sequence[str]) -> BulkInsert:
-        """A compiled insert of `columns`, then the queue's own, for `enqueue_rows`."""
-        return BulkInsert(self.engine.dialect, self.table, (*columns, *_NEW))
+    def inserter(self, columns: Sequence[str], shared: Sequence[str] = ()) -> BulkInsert:
+        """A compiled insert for `enqueue_rows`: `columns` with a value per row, then `shared`
+        and the queue's own columns with one value for all the rows of a batch."""
+        return BulkInsert(self.engine.dialect, self.table, columns, (*shared, *_NEW))
 
     async def enqueue_rows(self, conn: AsyncConnection, insert: BulkInsert,
-                           rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
+                           rows: Sequence[tuple[Any, ...]], *, run_at: datetime,
+                           shared: tuple[Any, ...] = ()) -> None:
         """`enqueue` for hot paths: each row a tuple of the inserter's `columns`, already in the
-        driver's form (`insert.bind`); the queue's columns are appended (pending, due `run_at`)."""
-        await insert.execute(conn, self._new_rows(insert, rows, run_at))
+        driver's form (`insert.bind`), as are the `shared` values; the queue's columns are
+        added (pending, due `run_at`)."""
+        await insert.execute(conn, rows, self._new_values(insert, shared, run_at))
 
     async def enqueue_appended(self, appends: Appends, insert: BulkInsert,
-                               rows: Sequence[tuple[Any, ...]], *, run_at: datetime) -> None:
+                               rows: Sequence[tuple[Any, ...]], *, run_at: datetime,
+                               shared: tuple[Any, ...] = ()) -> None:
         """`enqueue_rows` committed on their own, through a writer of storage/appends.py
         (after this queue's own writes in this process, as `transaction` is)."""
         async with self._turn():
-            await appends.append(insert, self._new_rows(insert, rows, run_at))
+            await appends.append(insert, rows, self._new_values(insert, shared, run_at))
 
     @staticmethod
-    def _new_rows(insert: BulkInsert, rows: Sequence[tuple[Any, ...]],
-                  run_at: datetime) -> list[tuple[Any, ...]]:
-        new = (PENDING, insert.bind("run_at", run_at), None, 0)
-        return [(*row, *new) for row in rows]
+    def _new_values(insert: BulkInsert, shared: tuple[Any, ...],
+                    run_at: datetime) -> tuple[Any, ...]:
+        return (*shared, PENDING, insert.bind("run_at", run_at), None, 0)
 
     # -- consuming -------------------------------------------------------------------------
     async def claim(self, limit: int, lease: float, *, now: datetime | None = None,

@@ -21,8 +21,8 @@ on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset)
   again from its beginning. The log stays bounded: tens of MB under a sustained load, where
   SQLite's own checkpoints (every 1000 pages) copy the same hot pages again and again.
 - PostgreSQL (`PostgresAppends`): an asyncpg pool of its own (`storage/driver_pool.py`), a
-  connection per writer; a batch is one statement (`BulkInsert`'s unnest form), atomic on
-  its own, one round trip. A connection lost during a write fails that batch (its callers
+  connection per writer; a batch is one statement (`BulkInsert`'s PostgreSQL form), atomic
+  on its own, one round trip. A connection lost during a write fails that batch (its callers
   get the error: a write is never retried blindly, as it may have committed).
 
 Both are opened on first use and may be used again after `close()`. `EngineAppends` is the
@@ -39,13 +39,14 @@ from typing import Any, Protocol
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from servicegate.storage.bulk_insert import BulkInsert
+from servicegate.storage.bulk_insert import BulkInsert, Rows
 from servicegate.storage.driver_pool import DriverPool
 
 
 class Appends(Protocol):
-    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
-        """Insert `rows` (tuples of `insert.columns`, in the driver's form) and commit."""
+    async def append(self, insert: BulkInsert, rows: Rows, shared: tuple[Any, ...] = ()) -> None:
+        """Insert `rows` (tuples of `insert.columns`, in the driver's form) with the values of
+        `insert.shared` and commit."""
         ...
 
     async def close(self) -> None: ...
@@ -80,7 +81,7 @@ class SqliteAppends:
         return conn
 
     @staticmethod
-    def _insert(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _insert(conn: sqlite3.Connection, sql: str, rows: Rows) -> None:
         """The batch in a transaction of its own; BEGIN IMMEDIATE has been run."""
         try:
             conn.executemany(sql, rows)
@@ -89,7 +90,7 @@ class SqliteAppends:
             conn.execute("ROLLBACK")
             raise
 
-    def _write_on_loop(self, sql: str, rows: list[tuple[Any, ...]]) -> bool:
+    def _write_on_loop(self, sql: str, rows: Rows) -> bool:
         """Write on the calling (event loop) thread; False, with nothing written, when the
         file's write lock is held elsewhere."""
         if self.loop_conn is None:
@@ -121,7 +122,7 @@ class SqliteAppends:
         except sqlite3.Error as exc:
             log.warning("wal_checkpoint_failed", path=self.path, error=str(exc))
 
-    def _write(self, sql: str, rows: list[tuple[Any, ...]], checkpoint: bool) -> None:
+    def _write(self, sql: str, rows: Rows, checkpoint: bool) -> None:
         conn = self._thread_conn()
         conn.execute("BEGIN IMMEDIATE")
         self._insert(conn, sql, rows)
@@ -133,7 +134,8 @@ class SqliteAppends:
             self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-appends")
         return self.thread
 
-    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+    async def append(self, insert: BulkInsert, rows: Rows, shared: tuple[Any, ...] = ()) -> None:
+        rows = insert.rows(rows, shared)
         finish = False
         if self.rows_since_checkpoint >= self.checkpoint_rows:
             if self.copying is None:
@@ -165,9 +167,9 @@ class PostgresAppends:
     def __init__(self, pool: DriverPool) -> None:
         self.pool = pool
 
-    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+    async def append(self, insert: BulkInsert, rows: Rows, shared: tuple[Any, ...] = ()) -> None:
         async with (await self.pool.get()).acquire() as pg:
-            await pg.execute(insert.sql, *insert.arrays(rows))
+            await pg.execute(insert.sql, *insert.parameters(rows, shared))
 
     async def close(self) -> None:
         await self.pool.close()
@@ -177,9 +179,9 @@ class EngineAppends:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    async def append(self, insert: BulkInsert, rows: list[tuple[Any, ...]]) -> None:
+    async def append(self, insert: BulkInsert, rows: Rows, shared: tuple[Any, ...] = ()) -> None:
         async with self.engine.connect() as conn:
-            await insert.execute_committed(conn, rows)
+            await insert.execute_committed(conn, rows, shared)
 
     async def close(self) -> None:
         return None
