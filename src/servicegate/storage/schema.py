@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from servicegate.queue import queue_columns, queue_index, queue_table_options
@@ -216,7 +217,11 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     queue_index("jobs"),
     Index("ix_jobs_client", "client_id", "id"),
-    Index("ix_jobs_finished", "finished_at"),
-    UniqueConstraint("client_id", "idempotency_key", name="uq_jobs_idempotency"),
+    # partial (migration 0006): a job is stored unfinished and, mostly, without a key
+    Index("ix_jobs_finished", "finished_at", sqlite_where=text("finished_at IS NOT NULL"),
+          postgresql_where=text("finished_at IS NOT NULL")),
+    Index("uq_jobs_idempotency", "client_id", "idempotency_key", unique=True,
+          sqlite_where=text("idempotency_key IS NOT NULL"),
+          postgresql_where=text("idempotency_key IS NOT NULL")),
     **queue_table_options(),
 )
