@@ -62,7 +62,7 @@ async def test_values_shared_by_a_batch_are_stored_in_each_of_its_rows(queue):
     now = utcnow()
     insert = queue.inserter(("id", "doc"), shared=("made_at",))
     made = insert.bind("made_at", now)
-    appends = batch_appends(queue.engine, 1)
+    appends = batch_appends(queue.engine)
     try:
         await queue.enqueue_appended(appends, insert, [(f"a{i}", json_text(DOC))
                                                        for i in range(3)], run_at=now,
@@ -123,7 +123,7 @@ async def test_a_committed_insert_is_all_or_nothing_on_its_own_connection(queue)
 
 async def test_driver_appends_commit_batches_all_or_nothing(queue):
     """The group-commit writer of job intake (storage/appends.py), on its own connection."""
-    appends = batch_appends(queue.engine, 2)
+    appends = batch_appends(queue.engine)
     insert = queue.inserter(("id", "doc", "made_at"))
     now = utcnow()
     made = insert.bind("made_at", now)
@@ -155,17 +155,17 @@ async def test_postgres_appends_survive_a_connection_the_server_ended(postgres_u
         await conn.run_sync(meta.drop_all)
         await conn.run_sync(meta.create_all)
     queue = LeaseQueue(engine, items)
-    appends = batch_appends(engine, 1)
+    appends = batch_appends(engine)
     assert isinstance(appends, PostgresAppends)
     insert = queue.inserter(("id", "doc", "made_at"))
     try:
         await queue.enqueue_appended(appends, insert, [("x", json_text(DOC), None)],
                                      run_at=utcnow())
-        async with (await appends.pool.get()).acquire() as pg:
+        async with appends.connections.connection() as pg:
             pid = pg.get_server_pid()
         async with engine.connect() as conn:
             await conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
-        await asyncio.sleep(0.05)  # the pool's connection sees the server close it
+        await asyncio.sleep(0.05)  # the idle connection sees the server close it
         await queue.enqueue_appended(appends, insert, [("y", json_text(DOC), None)],
                                      run_at=utcnow())
         assert sorted(await rows(queue)) == ["x", "y"]

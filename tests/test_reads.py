@@ -197,12 +197,12 @@ def test_asyncpg_connect_args_read_the_url_as_the_main_engine_does():
 async def test_postgres_pools_take_the_urls_options(postgres_url):
     """`?ssl=...` as the main engine takes it (a DSN would send it to the server as a setting)."""
     engine = create_engine(postgres_url + ("&" if "?" in postgres_url else "?") + "ssl=disable")
-    reads, appends = search_reads(engine, 2), batch_appends(engine, 1)
+    reads, appends = search_reads(engine, 2), batch_appends(engine)
     try:
         assert (await reads.page_and_total(select(literal(1)), select(literal(7)), 0, 0))[0] == 7
         assert isinstance(appends, PostgresAppends)
-        pool = await appends.pool.get()
-        async with pool.acquire() as pg:
+        assert appends.connections.connect_args["ssl"] == "disable"
+        async with appends.connections.connection() as pg:
             assert await pg.fetchval("SELECT 1") == 1
     finally:
         await reads.close()

@@ -30,8 +30,11 @@ def origin(scope: Scope) -> str:
 
 
 def idempotency_key(scope: Scope) -> str | None:
-    # the first one, as `request.headers.get` (ASGI names are lowercase bytes)
-    raw = next((v for n, v in scope["headers"] if n == b"idempotency-key"), None)
+    by_name = header_map(scope)
+    # the first one, as `request.headers.get` (ASGI names are lowercase bytes); the header map
+    # exists when no name repeats (the usual case: one lookup, no scan)
+    raw = (by_name.get(b"idempotency-key") if by_name is not None
+           else next((v for n, v in scope["headers"] if n == b"idempotency-key"), None))
     if raw is None:
         return None
     value = raw.decode("latin-1").strip().strip('"')

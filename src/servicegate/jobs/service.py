@@ -15,7 +15,6 @@ from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
 from servicegate.queue import LeaseQueue, sampling
 from servicegate.storage.engine import batch_appends
-from servicegate.storage.group_commit import default_writers
 from servicegate.storage.schema import jobs
 
 if TYPE_CHECKING:
@@ -30,7 +29,7 @@ class JobService:
         self.engine = engine
         self.config = config
         self.queue = LeaseQueue(engine, jobs)
-        self.appends = batch_appends(engine, default_writers(engine))
+        self.appends = batch_appends(engine)
         self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends)
         self.workers: list[JobWorker] = []
         # the `Retry-After` of a 202 (jobs just queued)

@@ -6,7 +6,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import and_, select, update
@@ -64,8 +64,7 @@ def view(row: Any) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class Submitted:
+class Submitted(NamedTuple):  # (a frozen dataclass's __init__ costs 1 µs per submission)
     job_id: str
     status: str
     replayed: bool

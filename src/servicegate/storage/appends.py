@@ -20,9 +20,10 @@ on SQLite four hops to aiosqlite's thread (checkout, executemany, commit, reset)
   and its commit checkpoints what was written meanwhile (little), so that the log starts
   again from its beginning. The log stays bounded: tens of MB under a sustained load, where
   SQLite's own checkpoints (every 1000 pages) copy the same hot pages again and again.
-- PostgreSQL (`PostgresAppends`): an asyncpg pool of its own (`storage/driver_pool.py`), a
-  connection per writer; a batch is one statement (`BulkInsert`'s PostgreSQL form), atomic
-  on its own, one round trip. A connection lost during a write fails that batch (its callers
+- PostgreSQL (`PostgresAppends`): an asyncpg connection per writer, kept in a free list
+  (`storage/writer_connections.py`: group commit bounds the writers, no pool needed); a
+  batch is one statement (`BulkInsert`'s PostgreSQL form), atomic on its own, one round
+  trip. A connection lost during a write fails that batch (its callers
   get the error: a write is never retried blindly, as it may have committed).
 
 Both are opened on first use and may be used again after `close()`. `EngineAppends` is the
@@ -40,7 +41,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.storage.bulk_insert import BulkInsert, Rows
-from servicegate.storage.driver_pool import DriverPool
+from servicegate.storage.writer_connections import WriterConnections
 
 
 class Appends(Protocol):
@@ -164,15 +165,15 @@ class SqliteAppends:
 
 
 class PostgresAppends:
-    def __init__(self, pool: DriverPool) -> None:
-        self.pool = pool
+    def __init__(self, connections: WriterConnections) -> None:
+        self.connections = connections
 
     async def append(self, insert: BulkInsert, rows: Rows, shared: tuple[Any, ...] = ()) -> None:
-        async with (await self.pool.get()).acquire() as pg:
+        async with self.connections.connection() as pg:
             await pg.execute(insert.sql, *insert.parameters(rows, shared))
 
     async def close(self) -> None:
-        await self.pool.close()
+        await self.connections.close()
 
 
 class EngineAppends:

@@ -10,7 +10,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicegate.storage.appends import Appends, EngineAppends, PostgresAppends, SqliteAppends
-from servicegate.storage.driver_pool import DriverPool, asyncpg_connect_args
+from servicegate.storage.driver_pool import asyncpg_connect_args
 from servicegate.storage.reads import (
     EngineReads,
     Reads,
@@ -19,6 +19,7 @@ from servicegate.storage.reads import (
     sqlite_reads,
 )
 from servicegate.storage.urls import async_url, ensure_sqlite_dir
+from servicegate.storage.writer_connections import WriterConnections
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -86,14 +87,14 @@ def search_reads(engine: AsyncEngine, pool_size: int) -> Reads:
     return EngineReads(engine)  # e.g. an in-memory SQLite database: only its engine sees it
 
 
-def batch_appends(engine: AsyncEngine, writers: int) -> Appends:
+def batch_appends(engine: AsyncEngine) -> Appends:
     """Group commit's writes on the raw driver (storage/appends.py): SQLite's own writer
-    thread, or `writers` asyncpg connections; through the engine for an in-memory SQLite
-    database (only its engine's connection sees it)."""
+    thread, or an asyncpg connection per concurrent writer; through the engine for an
+    in-memory SQLite database (only its engine's connection sees it)."""
     if is_sqlite_file(engine.url):
         return SqliteAppends(str(engine.url.database))
     if engine.dialect.name == "postgresql":
-        return PostgresAppends(DriverPool(asyncpg_connect_args(engine.url), writers))
+        return PostgresAppends(WriterConnections(asyncpg_connect_args(engine.url)))
     return EngineAppends(engine)
 
 
