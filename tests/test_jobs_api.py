@@ -321,3 +321,21 @@ async def test_retention_prunes_finished_jobs_only(gw):
     h = key_of(gw.partner)
     assert_problem(await gw.client.get(f"/services/jobs/{done}", headers=h), 404)
     assert (await gw.client.get(f"/services/jobs/{waiting}", headers=h)).status_code == 200
+
+
+def test_the_location_of_a_job_follows_the_address_the_client_used():
+    """`origin`: the Host header as sent; without one, the server's own address."""
+    from servicegate.api.service_jobs import origin
+    from servicegate.web.headermap import KEY
+
+    def scope(headers, server=("10.0.0.5", 8080), scheme="https"):
+        return {"scheme": scheme, "headers": headers, "server": server}
+
+    with_map = scope([(b"host", b"api.example.com:8443")])
+    with_map[KEY] = dict(with_map["headers"])
+    assert origin(with_map) == b"https://api.example.com:8443"
+    repeated = scope([(b"accept", b"a"), (b"host", b"h.example"), (b"accept", b"b")])
+    repeated[KEY] = None  # a name repeats: no header map
+    assert origin(repeated) == b"https://h.example"
+    assert origin(scope([])) == b"https://10.0.0.5:8080"
+    assert origin(scope([], server=None, scheme="http")) == b"http://localhost"

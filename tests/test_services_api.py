@@ -212,6 +212,21 @@ async def test_rate_limit_per_client_with_headers(dgw):
     assert r.status_code == 200  # buckets are per client
 
 
+async def test_an_accepted_job_carries_the_rate_limit_headers_too(dgw):
+    await dgw.define("r.yaml", """
+        name: limited
+        rate_limit: {requests: 2, per: 1m}
+        action: {type: static}
+    """)
+    r = await dgw.call("GET", "/services/limited?async=true")
+    assert r.status_code == 202
+    job_id = r.json()["jobId"]
+    assert r.headers["location"].endswith(f"/services/jobs/{job_id}")
+    assert r.headers["retry-after"] == "1" and r.headers["ratelimit-remaining"] == "1"
+    assert r.headers["content-type"] == "application/json"
+    assert int(r.headers["content-length"]) == len(r.content)
+
+
 async def test_template_error_at_run_time_is_500_naming_definition(dgw):
     await dgw.define("t.yaml", """
         name: broken-at-runtime

@@ -18,15 +18,17 @@ from servicegate.web.responses import dumps
 MAX_KEY = 255
 
 
-def origin(scope: Scope) -> str:
-    """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`)."""
+def origin(scope: Scope) -> bytes:
+    """`scheme://host[:port]` as the client addressed us (cheaper than `request.base_url`),
+    latin-1 as in the Host header."""
     by_name = header_map(scope)
     host = (by_name.get(b"host") if by_name is not None  # the usual case: one lookup
             else next((v for n, v in scope["headers"] if n == b"host"), None))
+    scheme = scope["scheme"]
     if host is not None:
-        return f"{scope['scheme']}://{host.decode('latin-1')}"
+        return b"%s://%s" % (scheme.encode("latin-1"), host)
     host, port = scope.get("server") or ("localhost", None)
-    return f"{scope['scheme']}://{host}:{port}" if port else f"{scope['scheme']}://{host}"
+    return (f"{scheme}://{host}:{port}" if port else f"{scheme}://{host}").encode("latin-1")
 
 
 def idempotency_key(scope: Scope) -> str | None:
@@ -53,13 +55,15 @@ async def submit(scope: Scope, runtime: Runtime, context: dict[str, Any], princi
         raise ProblemError(422, "this Idempotency-Key was already used for a different "
                            "request (method, service, sub-path, query or body)",
                            title="Idempotency key reused") from None
-    headers = {
-        "Location": f"{origin(scope)}{runtime.settings.server.base_path}"
-                    f"/services/jobs/{submitted.job_id}",
-        "Retry-After": runtime.jobs.retry_after,
-        **limit_headers,
-    }
+    # the headers as ASGI pairs at once (Location, Retry-After, then the rate limit's)
+    base_path = runtime.settings.server.base_path.encode("latin-1")
+    headers = [(b"location", b"%s%s/services/jobs/%s" % (origin(scope), base_path,
+                                                        submitted.job_id.encode("latin-1"))),
+               runtime.jobs.retry_after_header]
+    if limit_headers:
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in limit_headers.items()]
     if submitted.replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return RawResponse(dumps({"jobId": submitted.job_id, "status": submitted.status}), 202,
-                       headers, "application/json")
+        headers.append((b"idempotent-replayed", b"true"))
+    return RawResponse.from_raw(dumps({"jobId": submitted.job_id, "status": submitted.status}),
+                                202, headers, "application/json")

@@ -32,8 +32,9 @@ class JobService:
         self.appends = batch_appends(engine)
         self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends)
         self.workers: list[JobWorker] = []
-        # the `Retry-After` of a 202 (jobs just queued)
-        self.retry_after = str(max(1, round(config.poll_after)))
+        # the `Retry-After` of a 202 (jobs just queued), as a response header
+        self.retry_after_header = (b"retry-after",
+                                   str(max(1, round(config.poll_after))).encode("ascii"))
 
     async def submit(self, context: dict[str, Any], client_id: str,
                      idempotency_key: str | None) -> Submitted:

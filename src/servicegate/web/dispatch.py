@@ -106,6 +106,24 @@ class RawResponse(Response):
             raw.append(_content_type(media_type))
         self.raw_headers = raw
 
+    @classmethod
+    def from_raw(cls, body: bytes, status: int, raw: list[tuple[bytes, bytes]],
+                 media_type: str) -> RawResponse:
+        """The same, from headers already in ASGI form (lowercase latin-1 names, neither a
+        length nor a type among them): appended to `raw`, which the response keeps."""
+        response = cls.__new__(cls)
+        response.status_code = status
+        response.background = None
+        response.body = body
+        response.media_type = media_type
+        raw.append((b"content-length", str(len(body)).encode("latin-1")))
+        try:
+            raw.append(_content_types[media_type])
+        except KeyError:
+            raw.append(_content_type(media_type))
+        response.raw_headers = raw
+        return response
+
 
 # The content-type header of each media type seen (upstreams send a handful).
 _content_types: dict[str, tuple[bytes, bytes]] = {}
