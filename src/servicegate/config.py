@@ -183,6 +183,8 @@ class JobsConfig(Section):
     idempotency_ttl: Duration = 86400.0
     shutdown_grace: Duration = 8.0
     poll_after: Duration = 1.0
+    # submission groups written at once on PostgreSQL (SQLite: one, the file has one writer)
+    intake_writers: int = Field(1, ge=1, le=16)
 
     @model_validator(mode="after")
     def _lease_is_renewable(self) -> JobsConfig:

@@ -30,7 +30,8 @@ class JobService:
         self.config = config
         self.queue = LeaseQueue(engine, jobs)
         self.appends = batch_appends(engine)
-        self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends)
+        self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends,
+                              config.intake_writers)
         self.workers: list[JobWorker] = []
         # the `Retry-After` of a 202 (jobs just queued), as a response header
         self.retry_after_header = (b"retry-after",

@@ -92,11 +92,11 @@ class NotCancellable(Exception):
 
 class JobStore:
     def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float,
-                 appends: Appends) -> None:
+                 appends: Appends, intake_writers: int = 1) -> None:
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl
-        self.intake = Intake(queue, appends)
+        self.intake = Intake(queue, appends, writers=intake_writers)
 
     async def submit(self, context: dict[str, Any], client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:
