@@ -2,8 +2,6 @@
 serve, on both backends; the table keeps its rows and its other indexes, keys stay unique, and
 the migration goes down and up again."""
 
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alembic import command
@@ -15,19 +13,6 @@ from servicegate.queue import PENDING
 from servicegate.storage.engine import create_engine
 from servicegate.storage.migrate import _config, upgrade
 from servicegate.storage.schema import jobs
-from tests.support.databases import create_postgres_database, drop_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 def job(job_id: str, key: str | None = None, finished: bool = False) -> dict:

@@ -1,10 +1,7 @@
 """Upgrading to `lease_until` (0005) keeps the queue's items and their leases, on both backends."""
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from alembic import command
 from sqlalchemy import insert, select
 
@@ -13,19 +10,6 @@ from servicegate.queue import PENDING, LeaseQueue
 from servicegate.storage.engine import create_engine
 from servicegate.storage.migrate import _config, upgrade
 from servicegate.storage.schema import jobs
-from tests.support.databases import create_postgres_database, drop_postgres_database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    url = create_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 async def test_items_leased_before_the_upgrade_stay_leased_until_their_lease_ends(fresh_url):

@@ -192,12 +192,15 @@ async def test_async_bad_value_and_forbidden(dgw):
     assert (await dgw.call("GET", "/services/always")).status_code == 202
 
 
+LIMITED = """
+    name: limited
+    rate_limit: {requests: 2, per: 1m}
+    action: {type: static}
+"""
+
+
 async def test_rate_limit_per_client_with_headers(dgw):
-    await dgw.define("r.yaml", """
-        name: limited
-        rate_limit: {requests: 2, per: 1m}
-        action: {type: static}
-    """)
+    await dgw.define("r.yaml", LIMITED)
     first = await dgw.call("GET", "/services/limited")
     assert first.status_code == 200
     assert first.headers["ratelimit-limit"] == "2"
@@ -213,11 +216,7 @@ async def test_rate_limit_per_client_with_headers(dgw):
 
 
 async def test_an_accepted_job_carries_the_rate_limit_headers_too(dgw):
-    await dgw.define("r.yaml", """
-        name: limited
-        rate_limit: {requests: 2, per: 1m}
-        action: {type: static}
-    """)
+    await dgw.define("r.yaml", LIMITED)
     r = await dgw.call("GET", "/services/limited?async=true")
     assert r.status_code == 202
     job_id = r.json()["jobId"]

@@ -95,6 +95,19 @@ class RawResponse(Response):
                 if name == b"content-length" or name == b"content-type":
                     super().__init__(body, status, headers, media_type)
                     return
+        self._finish(body, status, raw, media_type)
+
+    @classmethod
+    def from_raw(cls, body: bytes, status: int, raw: list[tuple[bytes, bytes]],
+                 media_type: str) -> RawResponse:
+        """The same, from headers already in ASGI form (lowercase latin-1 names, neither a
+        length nor a type among them): appended to `raw`, which the response keeps."""
+        response = cls.__new__(cls)
+        response._finish(body, status, raw, media_type)
+        return response
+
+    def _finish(self, body: bytes, status: int, raw: list[tuple[bytes, bytes]],
+                media_type: str) -> None:
         self.status_code = status
         self.background = None
         self.body = body
@@ -105,24 +118,6 @@ class RawResponse(Response):
         except KeyError:
             raw.append(_content_type(media_type))
         self.raw_headers = raw
-
-    @classmethod
-    def from_raw(cls, body: bytes, status: int, raw: list[tuple[bytes, bytes]],
-                 media_type: str) -> RawResponse:
-        """The same, from headers already in ASGI form (lowercase latin-1 names, neither a
-        length nor a type among them): appended to `raw`, which the response keeps."""
-        response = cls.__new__(cls)
-        response.status_code = status
-        response.background = None
-        response.body = body
-        response.media_type = media_type
-        raw.append((b"content-length", str(len(body)).encode("latin-1")))
-        try:
-            raw.append(_content_types[media_type])
-        except KeyError:
-            raw.append(_content_type(media_type))
-        response.raw_headers = raw
-        return response
 
 
 # The content-type header of each media type seen (upstreams send a handful).
