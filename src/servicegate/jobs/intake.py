@@ -23,6 +23,11 @@ from servicegate.storage.appends import Appends
 from servicegate.storage.group_commit import GroupCommit
 
 MAX_BATCH = 500
+# A group's weight: one per job, plus one per 16 KiB of its stored context. A group of small
+# jobs holds up to MAX_BATCH of them; large ones (a context carries the request body, twice:
+# parsed and raw) stop it at about 8 MiB, one job however large always fitting on its own: a
+# burst of 1 MiB submissions must not become one statement of 1 GB (PostgreSQL's limit).
+WEIGHT_UNIT = 16_384
 COLUMNS = ("id", "client_id", "service", "context", "max_attempts")
 NewJob = tuple[str, str, str, str, int]
 
@@ -37,7 +42,7 @@ class Intake:
         self._insert = queue.inserter(COLUMNS, shared=("created_at", "updated_at"))
         self._group: GroupCommit[NewJob, None] = GroupCommit(
             self._append, writers=1 if queue.dialect == "sqlite" else writers,
-            max_weight=max_batch)
+            max_weight=max_batch, weight=_weight)
 
     async def add(self, job: NewJob) -> None:
         """Store one job; returns once it is committed (raises what the commit raised)."""
@@ -49,3 +54,7 @@ class Intake:
         await self.queue.enqueue_appended(self.appends, self._insert, jobs, run_at=now,
                                           shared=(stamp, stamp))
         return [None] * len(jobs)
+
+
+def _weight(job: NewJob) -> int:
+    return 1 + len(job[3]) // WEIGHT_UNIT

@@ -34,6 +34,7 @@ class WriterConnections:
         self.idle: list[tuple[asyncpg.Connection, float, int]] = []  # (conn, since, generation)
         self.generation = 0
         self._reaper: asyncio.TimerHandle | None = None
+        self._closing: set[asyncio.Future[None]] = set()
 
     @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -61,7 +62,7 @@ class WriterConnections:
         if conn.is_closed():
             return
         if generation != self.generation:  # closed while it was in use
-            conn.terminate()
+            self._close_soon(conn)
             return
         self.idle.append((conn, time.monotonic(), generation))
         if self._reaper is None:
@@ -72,10 +73,15 @@ class WriterConnections:
         cutoff = time.monotonic() - self.idle_seconds
         # the oldest idle connections are at the bottom of the stack
         while self.idle and self.idle[0][1] <= cutoff:
-            self.idle.pop(0)[0].terminate()
+            self._close_soon(self.idle.pop(0)[0])
         if self.idle:
             self._reaper = asyncio.get_running_loop().call_later(
                 self.idle[0][1] + self.idle_seconds - time.monotonic(), self._reap)
+
+    def _close_soon(self, conn: asyncpg.Connection) -> None:
+        closing = asyncio.ensure_future(_close(conn))
+        self._closing.add(closing)  # (a task nobody holds may be collected mid-way)
+        closing.add_done_callback(self._closing.discard)
 
     async def close(self) -> None:
         self.generation += 1
@@ -84,8 +90,13 @@ class WriterConnections:
             self._reaper = None
         idle, self.idle = self.idle, []
         for conn, _, _ in idle:
-            try:
-                await asyncio.wait_for(conn.close(), 10)
-            except (OSError, TimeoutError, asyncpg.PostgresError):
-                conn.terminate()
+            await _close(conn)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Politely (the server sees a Terminate message), or at once if that does not work."""
+    try:
+        await asyncio.wait_for(conn.close(), 10)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        conn.terminate()
 
