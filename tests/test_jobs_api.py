@@ -182,6 +182,17 @@ async def test_metrics(gw):
     assert 'servicegate_job_attempts_total{outcome="succeeded"}' in text
 
 
+async def test_the_submitted_counter_counts_new_jobs_not_replays(gw):
+    from servicegate.jobs.metrics import SUBMITTED
+
+    before = SUBMITTED._value.get()
+    await asyncio.gather(*(submit(gw, "/services/plain?async=true") for _ in range(5)))
+    keyed = {"Idempotency-Key": "count-me-once"}
+    for _ in range(3):
+        await submit(gw, "/services/plain?async=true", headers=keyed)
+    assert SUBMITTED._value.get() - before == 6
+
+
 async def test_cancel_queued_running_and_finished(gw, upstream):
     h = key_of(gw.partner)
     queued = (await submit(gw, "/services/plain?async=true")).json()["jobId"]

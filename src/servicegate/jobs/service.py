@@ -31,7 +31,7 @@ class JobService:
         self.queue = LeaseQueue(engine, jobs)
         self.appends = batch_appends(engine)
         self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends,
-                              config.intake_writers)
+                              config.intake_writers, on_stored=self._stored)
         self.workers: list[JobWorker] = []
         # the `Retry-After` of a 202 (jobs just queued), as a response header
         self.retry_after_header = (b"retry-after",
@@ -39,13 +39,15 @@ class JobService:
 
     async def submit(self, context: dict[str, Any], client_id: str,
                      idempotency_key: str | None) -> Submitted:
-        submitted = await self.store.submit(context, client_id, self.config.max_attempts,
-                                            idempotency_key)
-        if not submitted.replayed:
-            metrics.SUBMITTED.inc()
-            for worker in self.workers:
-                worker.notify()
-        return submitted
+        return await self.store.submit(context, client_id, self.config.max_attempts,
+                                       idempotency_key)
+
+    def _stored(self, n: int) -> None:
+        """New jobs committed (a group of them, or one keyed job): counted, and the workers
+        of this process told at once instead of at their next poll."""
+        metrics.SUBMITTED.inc(n)
+        for worker in self.workers:
+            worker.notify()
 
     def start_workers(self, spawn: Spawn, runtime: Runtime, *, housekeeping: bool = True) -> None:
         for n in range(self.config.workers):

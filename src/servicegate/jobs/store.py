@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -92,11 +93,14 @@ class NotCancellable(Exception):
 
 class JobStore:
     def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float,
-                 appends: Appends, intake_writers: int = 1) -> None:
+                 appends: Appends, intake_writers: int = 1,
+                 on_stored: Callable[[int], None] | None = None) -> None:
+        """`on_stored(n)`: after n new jobs are committed (replays of a key are not new)."""
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl
-        self.intake = Intake(queue, appends, writers=intake_writers)
+        self.on_stored = on_stored
+        self.intake = Intake(queue, appends, writers=intake_writers, on_stored=on_stored)
 
     async def submit(self, context: dict[str, Any], client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:
@@ -131,6 +135,8 @@ class JobStore:
                                          public_status(existing.status, existing.lease_token),
                                          True)
                     await self.queue.enqueue(conn, [values], run_at=now)
+                if self.on_stored is not None:
+                    self.on_stored(1)
                 return Submitted(job_id, QUEUED, False)
             except IntegrityError:  # the same key raced in from a concurrent request
                 if attempt == 2:
