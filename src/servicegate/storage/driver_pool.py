@@ -1,6 +1,7 @@
 """An asyncpg pool of its own for hot paths that run single statements on the driver directly
-(search reads, job intake): opened on first use, closed idle connections after 5 minutes,
-usable again after `close()`.
+(search reads): opened on first use, closed idle connections after 5 minutes, usable again
+after `close()`. (Job intake, whose writers group commit bounds, keeps its connections in a
+free list instead: `storage/writer_connections.py`.)
 
 Released connections are not reset: their users only ever run single autocommit statements
 (no transaction, cursor, LISTEN or SET is left behind), so asyncpg's reset query would be one
