@@ -56,7 +56,7 @@ async def test_a_cancelled_write_never_hands_its_connection_out_again(connection
     assert await pid_of(connections) != before
 
 
-async def test_a_connection_the_server_ended_is_replaced(connections, postgres_url):
+async def test_a_connection_the_server_ended_is_replaced(connections):
     before = await pid_of(connections)
     other = await asyncpg.connect(**connections.connect_args)
     try:

@@ -31,6 +31,7 @@ MAX_BATCH = 500
 WEIGHT_UNIT = 16_384
 COLUMNS = ("id", "client_id", "service", "context", "max_attempts")
 NewJob = tuple[str, str, str, str, int]
+_CONTEXT = COLUMNS.index("context")
 
 
 class Intake:
@@ -61,4 +62,4 @@ class Intake:
 
 
 def _weight(job: NewJob) -> int:
-    return 1 + len(job[3]) // WEIGHT_UNIT
+    return 1 + len(job[_CONTEXT]) // WEIGHT_UNIT
