@@ -1,7 +1,8 @@
-"""`BulkInsert` on PostgreSQL sends each column as one JSON array the server splits, and each
-value shared by the batch as one parameter: any value of the column types the hot paths use
-comes back as it went, NULL stays NULL, and a string too long for its column is refused, never
-cut short."""
+"""`BulkInsert` on PostgreSQL sends each column as one JSON array the server splits (a JSON
+column: its documents joined by a separator), and each value shared by the batch as one
+parameter: any value of the column types the hot paths use comes back as it went, NULL stays
+NULL, and a string too long for its column, or a JSON column's value that is no document, is
+refused, never cut short or split."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -97,3 +98,21 @@ def test_a_string_too_long_for_its_column_is_refused_not_cut(postgres_url):
         asyncio.run(_round_trip(postgres_url, rows))
     with pytest.raises(StringDataRightTruncationError):  # a shared one too
         asyncio.run(_round_trip(postgres_url, [(0,)], ("x" * 31, *[None] * 6)))
+
+
+def test_a_lone_null_document_is_one_row(postgres_url):
+    rows = [(0, None, None, None, None, None, None, None)]
+    assert asyncio.run(_round_trip(postgres_url, rows)) == rows
+
+
+@pytest.mark.parametrize("bad", ["", "1\x1e2", "\x1f", '"a\x1fb"'])
+def test_a_json_value_that_would_split_is_refused_before_sending(bad):
+    """A separator inside a value would store other rows than were given: refused at once."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    insert = BulkInsert(dialect(), values, COLUMNS)
+    with pytest.raises(ValueError):
+        insert.parameters([(0, None, None, None, None, None, None, "{}"),
+                           (1, None, None, None, None, None, None, bad)])
+    with pytest.raises(ValueError):
+        insert.parameters([(1, None, None, None, None, None, None, bad)])

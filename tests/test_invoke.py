@@ -72,4 +72,9 @@ async def test_an_asynchronous_submission_stores_what_the_context_would(dgw):
     assert orjson.loads(orjson.dumps(stored)) == orjson.loads(orjson.dumps(expected))
     assert stored["headers"]["x-trace"] == "t1, t2" and "x-other" not in stored["headers"]
     assert base64.b64decode(stored["raw_body"]) == raw
-    assert stored_context(request.scope, definition, principal, [], [], b"", None)["raw_body"] == ""
+    # empty fields are left out of the stored form; reading it back restores them
+    bare = stored_context(request.scope, definition, principal, [], [], b"", None)
+    assert not {"segments", "query", "body", "raw_body", "form"} & bare.keys()
+    restored = InvocationContext.from_json(orjson.loads(orjson.dumps(bare)))
+    assert (restored.segments, restored.query, restored.body, restored.raw_body,
+            restored.form) == ([], [], None, b"", None)

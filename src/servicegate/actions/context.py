@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -58,10 +58,19 @@ class InvocationContext:
         return every
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (shallow: on the hot path of every asynchronous submission)."""
-        data = {name: getattr(self, name) for name in _FIELDS}
-        data["raw_body"] = base64.b64encode(self.raw_body).decode("ascii")
-        data["query"] = [list(pair) for pair in self.query]
+        """A JSON-ready dict (shallow: on the hot path of every asynchronous submission). Fields
+        still at their default are left out (`from_json` restores them): a stored job's context
+        is mostly defaults, and every byte of it is written, logged and parsed by the database."""
+        data: dict[str, Any] = {"definition": self.definition, "via": self.via,
+                                "method": self.method, "received_at": self.received_at}
+        for name, default in _DEFAULTS:
+            value = getattr(self, name)
+            if value != default:
+                data[name] = value
+        if self.raw_body:
+            data["raw_body"] = base64.b64encode(self.raw_body).decode("ascii")
+        if self.query:
+            data["query"] = [list(pair) for pair in self.query]
         return data
 
     @classmethod
@@ -72,4 +81,7 @@ class InvocationContext:
         return cls(**values)
 
 
-_FIELDS = tuple(f.name for f in fields(InvocationContext))
+# stored only when not at these defaults (`raw_body` and `query` have their own form)
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    ("segments", []), ("headers", {}), ("body", None), ("content_type", None), ("form", None),
+    ("principal", None), ("request_id", ""))

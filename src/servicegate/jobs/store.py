@@ -45,9 +45,11 @@ def public_status(status: str, lease_token: str | None) -> str:
 
 def fingerprint(context: dict[str, Any]) -> str:
     """What makes two submissions the same request: method, service, sub-path, query, body
-    (of a stored context, `InvocationContext.to_json`)."""
-    material = orjson.dumps([context["method"], context["definition"], context["segments"],
-                             context["query"], context["raw_body"]])
+    (of a stored context, `InvocationContext.to_json`, which leaves out empty fields: the
+    material is the same whether they are there or not, so a key keeps its digest)."""
+    material = orjson.dumps([context["method"], context["definition"],
+                             context.get("segments", []), context.get("query", []),
+                             context.get("raw_body", "")])
     return hashlib.sha256(material).hexdigest()
 
 

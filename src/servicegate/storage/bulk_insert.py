@@ -17,7 +17,8 @@ cursor makes three (open, executemany, close), every call a thread switch; pysql
 transaction implicitly on the first insert. Shared values are appended to every row.
 
 PostgreSQL: one statement for the whole batch. Each per-row column is sent as one JSON array
-(`orjson`) that the server splits, each shared value as one parameter:
+(`orjson`) that the server splits (a JSON column: as joined text, below), each shared value as
+one parameter:
 `INSERT ... SELECT v1::type, ..., $6::type FROM ROWS FROM (json_array_elements_text($1::json),
 ...)`. Measured on the jobs table, 16-row batches (bench/RESULTS.md, sixth session):
 - an executemany binds and executes the insert once per row: a third more server CPU per row;
@@ -26,12 +27,18 @@ PostgreSQL: one statement for the whole batch. Each per-row column is sent as on
   classes. JSON arrays cost it 4.5 (1.5 in 64-row batches), and the server 3 µs more per row
   to split them;
 - a value shared by the batch sent once instead of in every row: 4 µs less server CPU per row.
-JSON `null` comes out as SQL NULL; a JSON column's value (already a serialised document)
-travels as a JSON string and is parsed once, by the cast. String columns take the text without
-a cast (a shared one: cast to `text`), so a value longer than the column is refused by the
-insert, not cut short. `execute_committed` sends the statement on the driver connection alone,
-one round trip, atomic on its own, where a SQLAlchemy transaction adds BEGIN and COMMIT round
-trips.
+- a JSON column's values (serialised documents, the biggest values: a job's stored request)
+  go as one text, joined by RS (U+001E; a NULL as US, U+001F), which
+  `unnest(string_to_array(...))` splits: in a JSON array each document was a JSON string, so
+  the server parsed it three times (receiving the array, splitting it, the cast) and unescaped
+  it one character at a time; now only the cast parses it. Jobs' 32-row batches: 13.3-14.4 ->
+  12.1-12.7 µs of server CPU per row (bench/RESULTS.md, seventh session). Neither separator
+  can occur in a JSON document (a value holding one, or an empty one, is refused).
+JSON `null` in another column comes out as SQL NULL; a JSON `null` document stays a document.
+String columns take the text without a cast (a shared one: cast to `text`), so a value longer
+than the column is refused by the insert, not cut short. `execute_committed` sends the
+statement on the driver connection alone, one round trip, atomic on its own, where a SQLAlchemy
+transaction adds BEGIN and COMMIT round trips.
 """
 
 from __future__ import annotations
@@ -40,7 +47,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Enum, String, Table, text
+from sqlalchemy import JSON, Enum, String, Table, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -75,7 +82,11 @@ class BulkInsert:
                       for i, n in zip(per_row, self.columns, strict=True)]
             values += [_cast(f"${i}", table.c[n].type, dialect, text_as_is=False)
                        for i, n in enumerate(self.shared, len(self.columns) + 1)]
-            split = ", ".join(f"json_array_elements_text(${i}::json)" for i in per_row)
+            self._documents = tuple(isinstance(table.c[n].type, JSON) for n in self.columns)
+            split = ", ".join(
+                f"unnest(string_to_array(${i}::text, E'\\x1e', E'\\x1f'))" if document
+                else f"json_array_elements_text(${i}::json)"
+                for i, document in zip(per_row, self._documents, strict=True))
             self.sql = (f"{into}SELECT {', '.join(values)} FROM ROWS FROM ({split}) "
                         f"AS r({', '.join(f'v{i}' for i in per_row)})")
 
@@ -90,8 +101,10 @@ class BulkInsert:
         in an array they go as JSON strings. Naive datetimes are taken as UTC, as asyncpg takes
         them; a float NaN or infinity in a row would arrive as NULL (no hot path stores one)."""
         self._check(shared)
-        return (*(orjson.dumps(column, option=orjson.OPT_NAIVE_UTC).decode()
-                  for column in zip(*rows, strict=True)), *shared)
+        return (*(_joined(column) if document
+                  else orjson.dumps(column, option=orjson.OPT_NAIVE_UTC).decode()
+                  for column, document in zip(zip(*rows, strict=True), self._documents,
+                                              strict=True)), *shared)
 
     def rows(self, rows: Rows, shared: tuple[Any, ...] = ()) -> Rows:
         """Complete rows for an executemany: the shared values appended to each."""
@@ -136,6 +149,24 @@ class BulkInsert:
         else:
             async with conn.begin():
                 await self.execute(conn, rows, shared)
+
+
+_RS, _US = "\x1e", "\x1f"  # record and unit separators
+
+
+def _joined(documents: Sequence[str | None]) -> str:
+    """A JSON column's values (serialised documents, None for SQL NULL) as one text: separated
+    by RS, NULL written as US. Neither occurs in a JSON document (control characters are
+    escaped inside strings and are not whitespace outside them); a value holding one, or an
+    empty one, would split into other rows than it is, so it is refused."""
+    nulls = documents.count(None)
+    values = [_US if d is None else d for d in documents] if nulls else documents
+    if "" in values:
+        raise ValueError("an empty string is not a JSON document")
+    joined = _RS.join(values)  # type: ignore[arg-type]
+    if joined.count(_RS) != len(values) - 1 or joined.count(_US) != nulls:
+        raise ValueError("a JSON document holds a control character (U+001E or U+001F)")
+    return joined
 
 
 def _cast(value: str, sql_type: Any, dialect: Dialect, *, text_as_is: bool) -> str:

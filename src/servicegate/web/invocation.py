@@ -167,18 +167,23 @@ def stored_context(scope: Scope, definition: CompiledDefinition, principal: Prin
     """`build_context(...).to_json()` for a `/services` call, without the InvocationContext in
     between: what an asynchronous submission stores (`InvocationContext.from_json` reads it)."""
     headers, content_type = captured(scope, definition)
-    return {
-        "definition": definition.name,
-        "via": "services",
-        "method": scope["method"],
-        "segments": segments,
-        "query": query,  # pairs: JSON arrays, as `to_json` writes them
-        "headers": headers,
-        "body": body,
-        "raw_body": b64encode(raw).decode("ascii") if raw else "",
-        "content_type": content_type,
-        "form": None,
-        "principal": principal.as_context(),
-        "request_id": scope.get("state", {}).get("request_id", ""),
-        "received_at": time.time(),
-    }
+    stored: dict[str, Any] = {"definition": definition.name, "via": "services",
+                              "method": scope["method"], "received_at": time.time(),
+                              "principal": principal.as_context()}
+    # what `to_json` leaves out when empty (most requests: no sub-path, query, body, headers)
+    if segments:
+        stored["segments"] = segments
+    if query:
+        stored["query"] = query  # pairs: JSON arrays, as `to_json` writes them
+    if headers:
+        stored["headers"] = headers
+    if body is not None:
+        stored["body"] = body
+    if raw:
+        stored["raw_body"] = b64encode(raw).decode("ascii")
+    if content_type is not None:
+        stored["content_type"] = content_type
+    request_id = scope.get("state", {}).get("request_id", "")
+    if request_id:
+        stored["request_id"] = request_id
+    return stored
