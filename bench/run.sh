@@ -16,6 +16,10 @@ for extra in definitions webhooks identity jobs; do
     $PY -m "bench.$extra" | tee "bench/out/$extra.md"
   fi
 done
+# the asynchronous jobs benchmark again on PostgreSQL (the scale-out backend), if reachable
+if PGURL=$($PY -m bench.postgres); then
+  $PY -m bench.jobs --database "$PGURL" | tee bench/out/jobs-postgresql.md
+fi
 # instructions per request under valgrind (repeatable where wall-clock figures are noisy)
 if command -v valgrind >/dev/null; then
   $PY -m bench.services_instructions | tee bench/out/services_instructions.md
