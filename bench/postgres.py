@@ -13,7 +13,6 @@ import asyncio
 import sys
 
 import asyncpg
-
 from tests.support.databases import postgres_admin_url
 
 NAME = "servicegate_bench"
