@@ -41,6 +41,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.storage.bulk_insert import BulkInsert, Rows
+from servicegate.storage.sqlite_settings import BUSY_TIMEOUT_MS, connection_pragmas
 from servicegate.storage.writer_connections import WriterConnections
 
 
@@ -73,8 +74,7 @@ class SqliteAppends:
 
     def _connect(self, *, wait: bool) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
-                   f"busy_timeout={10000 if wait else 0}"]
+        pragmas = connection_pragmas(busy_timeout_ms=BUSY_TIMEOUT_MS if wait else 0)
         if not wait:
             pragmas.append("wal_autocheckpoint=0")
         for pragma in pragmas:

@@ -18,16 +18,15 @@ from servicegate.storage.reads import (
     postgres_reads,
     sqlite_reads,
 )
+from servicegate.storage.sqlite_settings import connection_pragmas
 from servicegate.storage.urls import async_url, ensure_sqlite_dir
 from servicegate.storage.writer_connections import WriterConnections
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    for pragma in connection_pragmas():
+        cursor.execute(f"PRAGMA {pragma}")
     cursor.close()
 
 

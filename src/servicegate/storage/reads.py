@@ -34,6 +34,7 @@ from sqlalchemy.sql import ClauseElement
 
 from servicegate.storage.compiled import CompiledStatements
 from servicegate.storage.driver_pool import DriverPool, asyncpg_connect_args
+from servicegate.storage.sqlite_settings import BUSY_TIMEOUT_MS
 
 MAX_READER_THREADS = 4
 Rows = list[Sequence[Any]]
@@ -79,7 +80,7 @@ class SqliteReads:
         if conn is None:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA query_only=ON")  # reads only, whatever a caller passes
-            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             with self.lock:
                 self.opened.append(conn)
             self.local.conn = conn
