@@ -5,6 +5,7 @@ Every figure is measured in the same run as its baseline; only ratios are compar
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -253,3 +254,26 @@ async def measure_calls(run: Any, calls: dict[str, Any], *, warmup: int, request
         return None
     return {name: min([await run(requests // 4, call) for _ in range(4)])
             for name, call in calls.items() if only in (None, name)}
+
+
+async def empty_database(database_url: str) -> None:
+    """A PostgreSQL database given to a benchmark: migrated, every table emptied, so each run
+    starts from nothing and can be repeated. (A SQLite database is a fresh file per run.)"""
+    if not database_url.startswith("postgres"):
+        return
+    from tests.support.databases import truncate_all
+
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.migrate import upgrade
+
+    engine = create_engine(database_url)
+    try:
+        await upgrade(engine)
+        await truncate_all(engine)
+    finally:
+        await engine.dispose()
+
+
+def empty_tables(database_url: str) -> None:
+    """`empty_database` from synchronous code."""
+    asyncio.run(empty_database(database_url))

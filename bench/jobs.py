@@ -25,7 +25,16 @@ import urllib.request
 
 from sqlalchemy import func, select
 
-from bench.harness import BIN, DURATION, TABLE_HEAD, gateway, measure, require_tools, row
+from bench.harness import (
+    BIN,
+    DURATION,
+    TABLE_HEAD,
+    empty_tables,
+    gateway,
+    measure,
+    require_tools,
+    row,
+)
 
 DRAIN = float(os.environ.get("BENCH_DRAIN", "20"))
 DEFINITION = """name: bench-static
@@ -62,21 +71,6 @@ def ready(url: str, headers: dict[str, str], timeout: float = 30.0) -> None:
         except Exception:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer")
-
-
-def empty_tables(database_url: str) -> None:
-    if database_url.startswith("postgres"):
-        from tests.support.databases import truncate_all
-
-        from servicegate.storage.engine import create_engine
-        from servicegate.storage.migrate import upgrade
-
-        async def run() -> None:
-            engine = create_engine(database_url)
-            await upgrade(engine)
-            await truncate_all(engine)
-            await engine.dispose()
-        asyncio.run(run())
 
 
 def phase(database: str | None, *, job_workers: int) -> tuple[str, dict[str, str], list]:

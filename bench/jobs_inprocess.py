@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import measure_calls, start_in_process
-from bench.jobs import DEFINITION, empty_tables
+from bench.harness import empty_tables, measure_calls, start_in_process
+from bench.jobs import DEFINITION
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "20000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))

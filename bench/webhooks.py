@@ -32,7 +32,7 @@ import aiohttp
 import orjson
 from standardwebhooks import Webhook
 
-from bench.harness import BIN, free_port, process
+from bench.harness import BIN, empty_database, free_port, process
 
 DURATION = float(os.environ.get("BENCH_DURATION", "3"))
 EVENTS = int(os.environ.get("BENCH_EVENTS", "3000"))
@@ -293,6 +293,7 @@ async def main(database: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sg-bench-webhooks-"))
     (tmp / "definitions").mkdir()
     database = database or f"sqlite:///{tmp}/gateway.db"
+    await empty_database(database)  # a run can be repeated on the same database
     rows: list[str] = []
     with nginx_sink(tmp) as (sink, log):
         ingest, pub, sub = ingest_gateway(tmp, database)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.harness import BIN, process
+from bench.harness import BIN, empty_database, process
 from bench.webhooks import (
     EVENT_OF,
     SECRET,
@@ -62,6 +62,7 @@ async def main(args: argparse.Namespace) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="sg-bench-drain-"))
     (tmp / "definitions").mkdir()
     database = args.database or f"sqlite:///{tmp}/gateway.db"
+    await empty_database(database)  # a run can be repeated on the same database
     with nginx_sink(tmp) as (sink, log):
         ingest, pub, sub = ingest_gateway(tmp, database)
         expected = args.events * SUBSCRIBERS
