@@ -76,13 +76,14 @@ class BulkInsert:
         self.sql = str(compiled)
         self._processors = {n: table.c[n].type._cached_bind_processor(dialect) for n in names}
         self._driver = dialect.driver
+        # per-row JSON columns: their documents travel joined by RS (`_joined`) on PostgreSQL
+        self._documents = tuple(isinstance(table.c[n].type, JSON) for n in self.columns)
         if dialect.name == "postgresql":
             per_row = range(1, len(self.columns) + 1)
             values = [_cast(f"v{i}", table.c[n].type, dialect, text_as_is=True)
                       for i, n in zip(per_row, self.columns, strict=True)]
             values += [_cast(f"${i}", table.c[n].type, dialect, text_as_is=False)
                        for i, n in enumerate(self.shared, len(self.columns) + 1)]
-            self._documents = tuple(isinstance(table.c[n].type, JSON) for n in self.columns)
             split = ", ".join(
                 f"unnest(string_to_array(${i}::text, E'\\x1e', E'\\x1f'))" if document
                 else f"json_array_elements_text(${i}::json)"
@@ -96,10 +97,10 @@ class BulkInsert:
         return value if process is None or value is None else process(value)
 
     def parameters(self, rows: Rows, shared: tuple[Any, ...] = ()) -> tuple[Any, ...]:
-        """The PostgreSQL statement's parameters: one JSON array per per-row column, then the
-        shared values. Values a JSON column takes are documents already serialised (`str`):
-        in an array they go as JSON strings. Naive datetimes are taken as UTC, as asyncpg takes
-        them; a float NaN or infinity in a row would arrive as NULL (no hot path stores one)."""
+        """The PostgreSQL statement's parameters: one JSON array per per-row column (a JSON
+        column's documents, already serialised `str`s: joined by RS), then the shared values.
+        Naive datetimes are taken as UTC, as asyncpg takes them; a float NaN or infinity in a
+        row would arrive as NULL (no hot path stores one)."""
         self._check(shared)
         return (*(_joined(column) if document
                   else orjson.dumps(column, option=orjson.OPT_NAIVE_UTC).decode()
