@@ -48,13 +48,27 @@ def test_fingerprint_separates_different_requests(a, b):
     assert (fingerprint(a.to_json()) == fingerprint(b.to_json())) == same
 
 
+def _full_form(context: InvocationContext) -> dict:
+    """The stored form before empty fields were left out: every field."""
+    return {"definition": context.definition, "via": context.via, "method": context.method,
+            "segments": context.segments, "query": [list(p) for p in context.query],
+            "headers": context.headers, "body": context.body,
+            "raw_body": base64.b64encode(context.raw_body).decode("ascii"),
+            "content_type": context.content_type, "form": context.form,
+            "principal": context.principal, "request_id": context.request_id,
+            "received_at": context.received_at}
+
+
+@given(contexts)
+def test_jobs_stored_in_the_full_form_still_run_as_they_were(context):
+    stored = orjson.loads(orjson.dumps(_full_form(context)))
+    assert InvocationContext.from_json(stored) == context
+
+
 @given(contexts)
 def test_fingerprint_is_the_same_for_the_full_stored_form(context):
     """Keys stored before empty fields were left out keep their digest."""
-    full = {"definition": context.definition, "method": context.method,
-            "segments": context.segments, "query": [list(p) for p in context.query],
-            "raw_body": base64.b64encode(context.raw_body).decode("ascii")}
-    assert fingerprint(full) == fingerprint(context.to_json())
+    assert fingerprint(_full_form(context)) == fingerprint(context.to_json())
 
 
 @given(st.integers(0, 60), st.floats(0.0, 5.0), st.floats(0.0, 600.0), st.floats(0.0, 1.0))
