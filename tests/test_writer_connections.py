@@ -72,7 +72,7 @@ async def test_idle_connections_are_closed_after_a_while(postgres_url):
     writers = WriterConnections(asyncpg_connect_args(engine.url), idle_seconds=0.2)
     try:
         await asyncio.gather(pid_of(writers, 0.05), pid_of(writers, 0.05))
-        kept = [conn for conn, _, _ in writers.idle]
+        kept = [conn for conn, _ in writers.idle]
         assert len(kept) == 2
         await asyncio.sleep(0.2 + 0.3)
         assert writers.idle == [] and all(conn.is_closed() for conn in kept)

@@ -23,8 +23,9 @@ def default_writers(engine: AsyncEngine | None) -> int:
     """Event publishing's writers. SQLite: one writer at a time (the file has one write lock
     anyway); PostgreSQL: a few transactions in flight at once, so commits (and their WAL
     flushes) overlap. (Job intake has its own setting, `[jobs] intake_writers`, 1 by default:
-    with the database on the gateway's machine one writer measured faster than 4. Publishing
-    was not measured that way.)"""
+    with the database on the gateway's machine one writer measured faster than 4. For publishing
+    one writer against 4 was mixed there: single events +10 %, batches of 100 -8 %,
+    bench/RESULTS.md, seventh session.)"""
     return 1 if engine is not None and engine.dialect.name == "sqlite" else 4
 
 

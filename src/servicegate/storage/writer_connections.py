@@ -31,7 +31,8 @@ class WriterConnections:
     def __init__(self, connect_args: dict[str, Any], idle_seconds: float = IDLE_SECONDS) -> None:
         self.connect_args = connect_args
         self.idle_seconds = idle_seconds
-        self.idle: list[tuple[asyncpg.Connection, float, int]] = []  # (conn, since, generation)
+        # (conn, idle since): always of the current generation (`close()` empties the list)
+        self.idle: list[tuple[asyncpg.Connection, float]] = []
         self.generation = 0
         self._reaper: asyncio.TimerHandle | None = None
         self._closing: set[asyncio.Future[None]] = set()
@@ -51,11 +52,11 @@ class WriterConnections:
         self._give_back(conn, generation)
 
     async def _take(self) -> tuple[asyncpg.Connection, int]:
+        generation = self.generation
         while self.idle:
-            conn, _, generation = self.idle.pop()
+            conn, _ = self.idle.pop()
             if not conn.is_closed():
                 return conn, generation
-        generation = self.generation
         return await asyncpg.connect(**self.connect_args), generation
 
     def _give_back(self, conn: asyncpg.Connection, generation: int) -> None:
@@ -64,7 +65,7 @@ class WriterConnections:
         if generation != self.generation:  # closed while it was in use
             self._close_soon(conn)
             return
-        self.idle.append((conn, time.monotonic(), generation))
+        self.idle.append((conn, time.monotonic()))
         if self._reaper is None:
             self._reaper = asyncio.get_running_loop().call_later(self.idle_seconds, self._reap)
 
@@ -89,7 +90,7 @@ class WriterConnections:
             self._reaper.cancel()
             self._reaper = None
         idle, self.idle = self.idle, []
-        for conn, _, _ in idle:
+        for conn, _ in idle:
             await _close(conn)
 
 
