@@ -185,6 +185,30 @@ async def test_postgres_read_survives_a_lost_connection(postgres_url):
         await engine.dispose()
 
 
+@pytest.mark.postgres
+async def test_postgres_read_retries_when_the_driver_took_the_lost_connection_back(postgres_url):
+    """asyncpg may see a connection go before the read's own error reaches it: the pool has
+    then taken the connection back already, and the retry must still run (not fail on it)."""
+    engine = create_engine(postgres_url)
+    reads = search_reads(engine, 1)
+    assert isinstance(reads, PostgresReads)
+    calls: list[int] = []
+
+    async def use(pg):
+        calls.append(pg.get_server_pid())
+        if len(calls) == 1:
+            pg.terminate()  # the driver cleans up and releases the pooled proxy at once
+            raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+        return await pg.fetchval("SELECT 7")
+
+    try:
+        assert await reads._on_driver(use) == 7
+        assert len(calls) == 2 and calls[0] != calls[1]
+    finally:
+        await reads.close()
+        await engine.dispose()
+
+
 def test_asyncpg_connect_args_read_the_url_as_the_main_engine_does():
     url = make_url("postgresql+asyncpg://u:p%40ss@db.internal:5433/crm"
                    "?ssl=require&prepared_statement_cache_size=0")

@@ -12,6 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
+LOCK_TIMEOUT = "60s"
+IDLE_IN_TRANSACTION_TIMEOUT = "120s"
 
 
 def postgres_admin_url() -> str:
@@ -22,10 +24,11 @@ def postgres_required() -> bool:
     return os.environ.get("SERVICEGATE_TEST_REQUIRE_POSTGRES") == "1" or os.environ.get("CI") == "true"
 
 
-async def _admin(sql: str) -> None:
+async def _admin(*statements: str) -> None:
     conn = await asyncpg.connect(postgres_admin_url(), timeout=5)
     try:
-        await conn.execute(sql)
+        for sql in statements:
+            await conn.execute(sql)
     finally:
         await conn.close()
 
@@ -34,7 +37,13 @@ def create_postgres_database() -> str:
     """Create a database for this test run and return its URL (skip or fail if unreachable)."""
     name = f"sg_test_{secrets.token_hex(6)}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        # A test that waits on a lock, or leaves a transaction open, fails with the statement
+        # that waited instead of hanging the run until CI's own limit.
+        asyncio.run(_admin(
+            f'CREATE DATABASE "{name}"',
+            f"ALTER DATABASE \"{name}\" SET lock_timeout = '{LOCK_TIMEOUT}'",
+            f"ALTER DATABASE \"{name}\" SET idle_in_transaction_session_timeout "
+            f"= '{IDLE_IN_TRANSACTION_TIMEOUT}'"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         if postgres_required():
             raise RuntimeError(f"PostgreSQL is required here but unreachable: {exc}") from exc

@@ -19,6 +19,7 @@ the backend allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -127,6 +128,14 @@ _LOST = (asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, Connection
          asyncpg.exceptions.CrashShutdownError, asyncpg.InternalClientError)
 
 
+def _discard(pg: asyncpg.Connection) -> None:
+    """Close a pooled connection that failed, so that the pool opens a new one in its place.
+    When asyncpg saw the connection go first, it has already taken it back (the proxy is
+    released and refuses every call): nothing is left to close then."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        pg.terminate()
+
+
 class PostgresReads:
     dialect = "postgresql"
 
@@ -141,7 +150,7 @@ class PostgresReads:
                 try:
                     return await use(pg)
                 except _LOST:
-                    pg.terminate()  # the pool opens a new one in its place
+                    _discard(pg)
                     if attempt == 2:
                         raise
         raise AssertionError("unreachable")
