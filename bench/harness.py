@@ -106,7 +106,7 @@ class Gateway:
 
     def cli(self, *args: str) -> str:
         return subprocess.run([str(BIN / "servicegate"), *args], cwd=self.workdir, env=self.env,
-                              capture_output=True, text=True, check=True).stdout
+                              capture_output=True, text=True, check=True, timeout=60).stdout
 
     def create_client(self, name: str, *scopes: str) -> dict[str, str]:
         args = ["clients", "create", name, "--json"]

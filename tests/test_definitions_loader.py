@@ -1,8 +1,6 @@
 """Loading definition files: each kind of broken file is caught with its file and line."""
 
 import json
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -14,9 +12,9 @@ from servicegate.definitions.loader import FileBroken, load_file
 from servicegate.definitions.models import json_schema
 from servicegate.definitions.registry import DefinitionRegistry
 from tests.support.definitions import settings_for
+from tests.support.processes import SERVICEGATE, run_command
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICEGATE = str(Path(sys.executable).with_name("servicegate"))
 
 BROKEN = {
     "yaml_syntax": ("name: x\naction: {type: static\n", 3, "YAML syntax"),
@@ -108,8 +106,8 @@ def test_committed_schema_matches_the_models():
 
 def test_examples_pass_check():
     env = {"PATH": "/usr/bin:/bin", "SERVICEGATE_CONFIG": str(ROOT / "examples/servicegate.toml")}
-    done = subprocess.run([SERVICEGATE, "check", "examples/definitions"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = run_command([SERVICEGATE, "check", "examples/definitions"], cwd=ROOT, env=env,
+                       timeout=60)
     assert done.returncode == 0, done.stderr + done.stdout
     assert "9 definition(s) OK" in done.stdout
 
@@ -125,8 +123,8 @@ def test_check_cli_reports_and_exits_nonzero(tmp_path):
           body: "{{ oops( }}"
     """))
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    done = subprocess.run([SERVICEGATE, "check", str(directory)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = run_command([SERVICEGATE, "check", str(directory)], cwd=tmp_path, env=env,
+                       timeout=60)
     assert done.returncode == 1
     assert f"{directory / 'bad.yaml'}:4: action.body" in done.stderr
     assert "1 definition(s) OK, 1 error(s) in 1 file(s)" in done.stdout

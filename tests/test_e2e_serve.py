@@ -4,13 +4,18 @@ import json
 import os
 import signal
 import stat
-import subprocess
 import time
 
 import httpx
 import pytest
 
-from tests.support.processes import SERVICEGATE, GatewayProcess, free_port, gateway_env
+from tests.support.processes import (
+    SERVICEGATE,
+    GatewayProcess,
+    free_port,
+    gateway_env,
+    run_command,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -85,8 +90,7 @@ def test_cli_client_commands(gw):
 
 def test_invalid_configuration_stops_startup_naming_the_key(gw):
     env = dict(gw.env, SERVICEGATE_SERVER__PORT="eighty")
-    r = subprocess.run([SERVICEGATE, "serve"], cwd=gw.workdir, env=env, capture_output=True,
-                       text=True, timeout=30)
+    r = run_command([SERVICEGATE, "serve"], cwd=gw.workdir, env=env, timeout=30)
     assert r.returncode == 2
     assert "server.port" in r.stderr and "SERVICEGATE_SERVER__PORT" in r.stderr
 

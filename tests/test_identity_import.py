@@ -2,7 +2,6 @@
 
 import json
 import re
-import subprocess
 
 import orjson
 import pytest
@@ -17,7 +16,7 @@ from servicegate.identity.importer import (
     jsonl_records,
 )
 from servicegate.identity.store import IdentityStore
-from tests.support.processes import SERVICEGATE, gateway_env
+from tests.support.processes import SERVICEGATE, gateway_env, run_command
 
 
 def good(i, **extra):
@@ -153,8 +152,7 @@ def test_generator_is_deterministic_and_valid():
 
 def _cli(tmp_path, database_url, *args):
     env = gateway_env(tmp_path, database_url)
-    return subprocess.run([SERVICEGATE, *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return run_command([SERVICEGATE, *args], cwd=tmp_path, env=env, timeout=120)
 
 
 @pytest.mark.e2e

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,32 @@ from pathlib import Path
 import httpx
 
 SERVICEGATE = str(Path(sys.executable).with_name("servicegate"))
+
+
+def run_command(args: list[str], *, cwd: Path | str, env: dict[str, str], timeout: float,
+                check: bool = False) -> subprocess.CompletedProcess[str]:
+    """`subprocess.run(args, capture_output=True, text=True, timeout=...)`, but in a session
+    of its own, and on timeout the whole group is killed. `subprocess.run` kills only the
+    command, then waits for its pipes to close: a process it started (the import's parsing
+    workers, a server's workers) still holding them would make the test wait forever."""
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        raise subprocess.TimeoutExpired(args, timeout, out, err) from None
+    finally:
+        if proc.poll() is None:  # an exception (a test's own timeout) while waiting
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    done = subprocess.CompletedProcess(args, proc.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
 
 
 def free_port() -> int:
@@ -39,10 +66,8 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [SERVICEGATE, *args], cwd=self.workdir, env=self.env, capture_output=True,
-            text=True, check=check, timeout=60,
-        )
+        return run_command([SERVICEGATE, *args], cwd=self.workdir, env=self.env, timeout=60,
+                           check=check)
 
     def create_client(self, name: str, *scopes: str) -> dict[str, str]:
         args = ["clients", "create", name, "--json"]
