@@ -12,6 +12,21 @@ async def test_unknown_route_and_wrong_method(gateway):
     assert "GET" in r.headers["allow"] and "DELETE" in body["detail"]
 
 
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/services/ping"), ("DELETE", "/services/ping"), ("POST", "/callback/ping"),
+    ("PUT", "/webhooks/ping"), ("POST", "/services/identity"), ("PATCH", "/services/identity"),
+])
+async def test_reserved_paths_answer_other_methods_405(gateway, method, path):
+    """A fixed path answers every method itself: a later `/services/{name}` or
+    `/callback/{name}` route must not take it (and report a definition named 'ping' or
+    'identity' missing)."""
+    r = await gateway.client.request(method, path, headers={"X-API-Key": gateway.admin_key})
+    body = assert_problem(r, 405)
+    assert set(r.headers["allow"].split(", ")) == {"GET", "HEAD"} and method in body["detail"]
+    assert (await gateway.client.get(path.replace("identity", "ping"),
+                                     headers={"X-API-Key": gateway.admin_key})).status_code == 200
+
+
 async def test_framework_errors_and_crashes_carry_the_request_id(gateway):
     # GatewayMiddleware is the only layer around the router: it maps these itself.
     from starlette.requests import Request

@@ -52,7 +52,7 @@ async def search_identities(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/services/identity", search_identities, methods=["GET"])]
+    return [Route("/services/identity", search_identities, methods=["GET"], exclusive=True)]
 
 
 _PARAMS = [

@@ -18,7 +18,7 @@ async def ping(request: Request) -> Response:
 
 
 def route(group: str) -> Route:
-    return Route(f"/{group}/ping", ping, methods=["GET"])
+    return Route(f"/{group}/ping", ping, methods=["GET"], exclusive=True)
 
 
 def routes() -> list[Route]:

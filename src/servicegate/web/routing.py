@@ -34,10 +34,22 @@ def _lean(endpoint: Endpoint) -> ASGIApp:
 
 class Route(routing.Route):
     """A route whose endpoint is a `Request -> Response` function (wrapped lean) or, as in
-    Starlette, an ASGI app (used as it is)."""
+    Starlette, an ASGI app (used as it is).
+
+    `exclusive`: the path is this route's whatever the method, so another method is answered
+    405 (with `Allow`) here. Starlette's router otherwise lets a later route with a parameter
+    take it: `POST /services/ping` went to the definitions route and came back 404 "no
+    service definition named 'ping'" (a reserved name)."""
 
     def __init__(self, path: str, endpoint: Endpoint | ASGIApp, *,
-                 methods: Sequence[str] | None = None, name: str | None = None) -> None:
+                 methods: Sequence[str] | None = None, name: str | None = None,
+                 exclusive: bool = False) -> None:
         super().__init__(path, endpoint, methods=list(methods) if methods else None, name=name)
         if inspect.isfunction(endpoint) or inspect.ismethod(endpoint):
             self.app = _lean(endpoint)  # type: ignore[arg-type]
+        if exclusive:
+            self.matches = self._matches_every_method  # type: ignore[method-assign]
+
+    def _matches_every_method(self, scope: Scope) -> tuple[routing.Match, Scope]:
+        match, child = routing.Route.matches(self, scope)
+        return (routing.Match.FULL if match is routing.Match.PARTIAL else match), child
