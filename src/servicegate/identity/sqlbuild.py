@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -54,6 +55,7 @@ class FilterCompiler:
     def __init__(self, properties: PropertyMap, dialect: str) -> None:
         self.pm = properties
         self.sqlite = dialect == "sqlite"
+        self.postgres = dialect == "postgresql"
 
     def compile(self, node: ast.Node | None) -> ColumnElement[bool]:
         if node is None:
@@ -205,9 +207,9 @@ class FilterCompiler:
                                  f"{_TYPE_WORDS[inner.type]}", inner.pos)
             if node.name == "tolower":
                 direct = inner.expr is inner.base.column and inner.base.lower is not None
-                expr = inner.base.lower if direct else func.lower(inner.expr)
+                expr = inner.base.lower if direct else self._case(func.lower, inner.expr)
             else:
-                expr = func.upper(inner.expr)
+                expr = self._case(func.upper, inner.expr)
             assert expr is not None
             return Operand(expr, "string", inner.base, node.pos), collection
         if isinstance(node, ast.Call):
@@ -215,6 +217,16 @@ class FilterCompiler:
         if isinstance(node, ast.Literal):
             raise QueryError("expected a property here, found a value", node.pos)
         raise QueryError("expected a property here", getattr(node, "pos", None))
+
+    def _case(self, fold: Any, expr: ColumnElement[str]) -> ColumnElement[str]:
+        """lower()/upper() of a text value. PostgreSQL maps case by the collation of its
+        argument, and the gateway's columns are COLLATE "C", which maps ASCII only
+        (upper('Björkia') was 'BJöRKIA'): the case is mapped in the database's own locale,
+        then the result compares by code point again, as every other string does. (SQLite's
+        functions map ASCII only, whatever the collation: README, "Identity search".)"""
+        if self.postgres:
+            return fold(expr.collate("default")).collate("C")  # type: ignore[no-any-return]
+        return fold(expr)  # type: ignore[no-any-return]
 
     def resolve(self, path: ast.Path, scope: dict[str, Collection]) -> tuple[Property, Collection | None]:
         """(property, collection needing an implicit any) for a path."""
