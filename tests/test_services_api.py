@@ -186,6 +186,12 @@ async def test_async_false_runs_and_is_not_passed_on(dgw, value):
 async def test_async_bad_value_and_forbidden(dgw):
     await dgw.define("f.yaml", "name: sync-only\nasync: forbidden\naction: {type: static}\n")
     assert_problem(await dgw.call("GET", "/services/sync-only?async=yes"), 400)
+    await dgw.define("hello.yaml", HELLO)
+    for query in ("async=true&async=false", "async=0&async=1"):
+        r = await dgw.call("GET", f"/services/hello?{query}")
+        assert "given twice" in assert_problem(r, 400)["detail"]
+    r = await dgw.call("GET", "/services/hello?async=false&async=0&k=v")  # the same, repeated
+    assert r.status_code == 201 and r.json()["query_all"] == {"k": ["v"]}
     r = await dgw.call("GET", "/services/sync-only?async=true")
     assert "does not allow" in assert_problem(r, 400)["detail"]
     await dgw.define("a.yaml", "name: always\nasync: always\naction: {type: static}\n")

@@ -32,12 +32,16 @@ def async_flag(query: list[tuple[str, str]]) -> tuple[bool | None, list[tuple[st
             continue
         lowered = value.strip().lower()
         if lowered in _TRUE:
-            flag = True
+            value_flag = True
         elif lowered in _FALSE:
-            flag = False
+            value_flag = False
         else:
             raise ProblemError(400, f"query parameter async must be true, false, 1 or 0, "
                                f"not {value[:40]!r}")
+        if flag is not None and flag != value_flag:
+            raise ProblemError(400, "query parameter async is given twice, once true and once "
+                               "false; send it once")
+        flag = value_flag
     return flag, rest
 
 
