@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from servicegate.webhooks.catalog import REFERENCE_EVENTS, EventCatalog
 from servicegate.webhooks.policy import next_delay, parse_retry_after
-from servicegate.webhooks.targets import refusal, validate_url
+from servicegate.webhooks.targets import literal_host, refusal, validate_url
 
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
@@ -53,7 +53,11 @@ def test_validate_url_never_crashes_and_only_accepts_http(text):
 
 
 @pytest.mark.parametrize("url", ["http://[::1]:8080/x", "https://10.0.0.1/", "http://0.0.0.0/",
-                                 "http://127.1.2.3:9/", "http://[fe80::1%25eth0]/"])
+                                 "http://127.1.2.3:9/", "http://[fe80::1%25eth0]/",
+                                 # spellings the system resolver reads as IPv4 addresses
+                                 "http://127.1/", "http://0x7f000001/", "http://2130706433/",
+                                 "http://0177.0.0.1/", "http://0/", "http://10.0x1.2/",
+                                 "http://0xA9.0xFE.0xA9.0xFE/latest", "http://127.0.0.1./"])
 def test_private_literals_refused_unless_allowed(url):
     with pytest.raises(ValueError):
         validate_url(url, allow_private=False)
@@ -98,3 +102,20 @@ def test_catalog_normalises_and_guards_gateway_events():
     with pytest.raises(ValueError, match="gateway itself"):
         catalog.publishable("appsrvstartup")
     assert catalog.publishable("payment") == "payment"
+
+
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["int", "hex", "dotted-octal", "a.b"]))
+def test_numeric_hosts_are_read_as_the_system_resolver_reads_them(n, spelling):
+    """However an IPv4 address is spelled, it is checked as the address (127.1 is 127.0.0.1)."""
+    address = ipaddress.IPv4Address(n)
+    octets = address.packed
+    host = {"int": str(n), "hex": hex(n),
+            "dotted-octal": ".".join(f"0{o:o}" for o in octets),
+            "a.b": f"{octets[0]}.{n & 0xFFFFFF}"}[spelling]
+    assert literal_host(host) == str(address)
+    assert (refusal(literal_host(host)) is None) == (refusal(str(address)) is None)
+
+
+@pytest.mark.parametrize("host", ["example.com", "1.2.3.4.5", "999.1.1.1", "0x1g", "a1.b2"])
+def test_names_are_not_addresses(host):
+    assert literal_host(host) is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import socket
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,13 +57,24 @@ def refusal(address: str) -> str | None:
     return None
 
 
+# The other spellings of an IPv4 address the system's resolver accepts (inet_aton): one to four
+# parts, each decimal, octal (leading 0) or hex (0x): `127.1`, `0x7f000001`, `2130706433`.
+_NUMERIC_IPV4 = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}", re.I)
+
+
 def literal_host(host: str) -> str | None:
-    """The IP address a URL host names literally, if it does."""
+    """The IP address a URL host names literally, if it does, however it is spelled."""
     candidate = host.strip("[]")
     try:
         return str(ipaddress.ip_address(candidate.split("%", 1)[0]))
     except ValueError:
-        return None
+        pass
+    if _NUMERIC_IPV4.fullmatch(candidate.rstrip(".")):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(candidate.rstrip(".")))
+        except OSError:  # a part out of range: no address, and no host name either
+            return None
+    return None
 
 
 def validate_url(url: str, *, allow_private: bool) -> str:
