@@ -99,9 +99,12 @@ def test_examples_end_to_end(served, tmp_path):
     r = httpx.post(f"{proc.url}/callback/payment-status", content=body,
                    headers={"X-Signature": "sha256=00"})
     assert r.status_code == 401
-    for sent, kind, status in ((b"invoice=INV-2&status=failed", "application/x-www-form-urlencoded",
-                                200), (b"", None, 400), (b'{"invoice":"INV-3"}', "application/json",
-                                                         400)):
+    signed_reports = [
+        (b"invoice=INV-2&status=failed", "application/x-www-form-urlencoded", 200),
+        (b"", None, 400),
+        (b'{"invoice":"INV-3"}', "application/json", 400),
+    ]
+    for sent, kind, status in signed_reports:
         sig = hmac.new(b"e2e-secret", sent, hashlib.sha256).hexdigest()
         headers = {"X-Signature": f"sha256={sig}", **({"Content-Type": kind} if kind else {})}
         r = httpx.post(f"{proc.url}/callback/payment-status", content=sent, headers=headers)

@@ -69,12 +69,13 @@ def literal_host(host: str) -> str | None:
         return str(ipaddress.ip_address(candidate.split("%", 1)[0]))
     except ValueError:
         pass
-    if _NUMERIC_IPV4.fullmatch(candidate.rstrip(".")):
-        try:
-            return socket.inet_ntoa(socket.inet_aton(candidate.rstrip(".")))
-        except OSError:  # a part out of range: no address, and no host name either
-            return None
-    return None
+    numeric = candidate.rstrip(".")
+    if not _NUMERIC_IPV4.fullmatch(numeric):
+        return None
+    try:
+        return socket.inet_ntoa(socket.inet_aton(numeric))
+    except OSError:  # a part out of range: no address, and no host name either
+        return None
 
 
 def validate_url(url: str, *, allow_private: bool) -> str:
