@@ -23,10 +23,12 @@ run: $(STAMP)
 ## The whole test suite (SQLite and PostgreSQL)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 	$(BIN)/ruff format --check src tests bench || true
 
 ## Benchmarks against baselines measured in the same run (see bench/RESULTS.md)

@@ -112,7 +112,7 @@ async def gateway(settings: Settings, engine) -> AsyncIterator[Gateway]:
     app = create_app(settings, runtime=runtime)
     app.state.runtime = runtime
     admin = await runtime.clients.create("admin", ["admin"])
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
         try:
             yield Gateway(runtime, client, admin.api_key)

@@ -28,7 +28,7 @@ async def test_reserved_paths_answer_other_methods_405(gateway, method, path):
 
 
 async def test_framework_errors_and_crashes_carry_the_request_id(gateway):
-    # GatewayMiddleware is the only layer around the router: it maps these itself.
+    # Starlette's error middlewares answer these with the handlers of web/errors.py.
     from starlette.requests import Request
 
     from servicegate.web.routing import Route

@@ -3,12 +3,11 @@
 import base64
 
 import orjson
-from starlette.requests import Request
+from sqlalchemy import select
 
 from servicegate.actions import InvocationContext
-from servicegate.actions.invoke import invoke
-from servicegate.auth.principal import Principal
-from servicegate.web.invocation import build_context, stored_context
+from servicegate.definitions.invoke import invoke
+from servicegate.storage.schema import jobs
 
 
 async def test_context_round_trips_through_json_and_invokes(dgw, monkeypatch):
@@ -45,36 +44,37 @@ async def test_context_round_trips_through_json_and_invokes(dgw, monkeypatch):
     assert result.body["now"] == context.now and result.body["raw"].startswith('{"k": 1}')
 
 
-async def test_an_asynchronous_submission_stores_what_the_context_would(dgw):
-    """`stored_context` (asynchronous submissions) is `build_context(...).to_json()`."""
+async def test_an_asynchronous_submission_stores_the_invocation_context(dgw):
+    """What a job keeps is the context the synchronous call would have run with."""
     await dgw.define("d.yaml", """
         name: stored
         methods: [POST]
         context: {headers: [X-Trace]}
         action: {type: static, body: {}}
     """)
-    definition = dgw.runtime.definitions.get("stored")
-    raw = b'{"k": [1, "\xc3\xa9"]}'
-    request = Request({
-        "type": "http", "method": "POST", "path": "/services/stored/a%20b/c",
-        "raw_path": b"/services/stored/a%20b/c", "query_string": b"x=1&x=2",
-        "headers": [(b"x-trace", b"t1"), (b"content-type", b"application/json"),
-                    (b"x-trace", b"t2"), (b"x-other", b"no")],
-        "state": {"request_id": "rid-7"},
-    })
-    principal = Principal(client_id="cl_1", name="n", scopes=frozenset({"services", "a"}),
-                          via="api_key")
-    args = (["a b", "c"], [("x", "1"), ("x", "2")], raw, orjson.loads(raw))
-    stored = stored_context(request.scope, definition, principal, *args)
-    expected = build_context(request.scope, definition, "services", principal, *args,
-                             None).to_json()
-    assert stored.pop("received_at") >= expected.pop("received_at") - 1
-    assert orjson.loads(orjson.dumps(stored)) == orjson.loads(orjson.dumps(expected))
-    assert stored["headers"]["x-trace"] == "t1, t2" and "x-other" not in stored["headers"]
+    raw = b'{"k": [1, "\\u00e9"]}'
+    r = await dgw.client.post(
+        "/services/stored/a%20b/c?x=1&async=true&x=2", content=raw,
+        headers=[("X-API-Key", dgw.key), ("x-trace", "t1"), ("content-type", "application/json"),
+                 ("x-trace", "t2"), ("x-other", "no"), ("x-request-id", "rid-7")])
+    assert r.status_code == 202, r.text
+    async with dgw.runtime.engine.connect() as conn:
+        stored = (await conn.execute(select(jobs.c.context).where(
+            jobs.c.id == r.json()["jobId"]))).scalar_one()
+    context = InvocationContext.from_json(stored)
+    assert (context.definition, context.via, context.method) == ("stored", "services", "POST")
+    assert context.segments == ["a b", "c"] and context.query == [("x", "1"), ("x", "2")]
+    assert context.headers["x-trace"] == "t1, t2" and "x-other" not in context.headers
+    assert context.raw_body == raw and context.body == {"k": [1, "\u00e9"]}
+    assert context.content_type == "application/json" and context.request_id == "rid-7"
+    assert context.principal is not None and context.principal["name"] == "caller"
     assert base64.b64decode(stored["raw_body"]) == raw
     # empty fields are left out of the stored form; reading it back restores them
-    bare = stored_context(request.scope, definition, principal, [], [], b"", None)
+    r = await dgw.call("POST", "/services/stored?async=true")
+    async with dgw.runtime.engine.connect() as conn:
+        bare = (await conn.execute(select(jobs.c.context).where(
+            jobs.c.id == r.json()["jobId"]))).scalar_one()
     assert not {"segments", "query", "body", "raw_body", "form"} & bare.keys()
-    restored = InvocationContext.from_json(orjson.loads(orjson.dumps(bare)))
+    restored = InvocationContext.from_json(bare)
     assert (restored.segments, restored.query, restored.body, restored.raw_body,
             restored.form) == ([], [], None, b"", None)

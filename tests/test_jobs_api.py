@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from servicegate.clock import utcnow
 from servicegate.jobs.retention import prune
-from servicegate.storage.schema import jobs
+from servicegate.storage.schema import deliveries, jobs
 from tests.conftest import make_settings
 from tests.support.receivers import Receiver
 from tests.test_auth_api import assert_problem
@@ -304,7 +304,10 @@ async def test_job_events_reach_only_the_owners_webhooks(gw):
             "result": {"status": 200}}
         assert payloads["jobfailed"]["data"]["jobId"] == bad
         assert payloads["jobfailed"]["data"]["error"]["status"] == 500
-        await asyncio.sleep(0.3)
+        # the events and their deliveries were stored together, before /mine got them
+        async with gw.runtime.engine.connect() as conn:
+            owners = (await conn.execute(select(deliveries.c.client_id))).scalars().all()
+        assert owners == [gw.partner["client_id"]] * 2
         assert receiver.at("/theirs") == [] and len(receiver.at("/mine")) == 2
     finally:
         await receiver.stop()

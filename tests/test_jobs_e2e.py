@@ -130,7 +130,10 @@ async def test_async_flow(tmp_path, database_url, upstream, receiver):
             listed = (await http.get("/services/jobs", headers=mine)).json()
             assert [(j["jobId"], j["status"]) for j in listed["jobs"]] == [
                 (queued, "cancelled"), (job_id, "succeeded")]
-        await asyncio.sleep(0.3)
+            # one claim each, both settled: the job ran once, its event was sent once
+            log = (await http.get("/webhooks/deliveries", headers=mine)).json()
+            assert [(d["status"], d["attempts"]) for d in log["deliveries"]] == [
+                ("succeeded", 1)]
         assert len(receiver.at("/jobs")) == 1
         assert sum(1 for r in upstream.received if r.path == "/slow") == 1
     finally:

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import inspect
 
 from servicegate.auth import credentials
-from servicegate.storage.clients import ClientExists, ClientStore, NotFound
+from servicegate.auth.clients import ClientExists, ClientStore, NotFound
 from servicegate.storage.migrate import current_revision, head_revision, upgrade
 
 

@@ -198,9 +198,13 @@ async def test_410_disables_and_registering_again_resumes(hooks, receiver):
     hook = await until(disabled)
     assert "410" in hook["disabledReason"]
     await publish(hooks, data=2)
-    await asyncio.sleep(0.5)
+
+    async def both_held():
+        statuses = [d["status"] for d in (await listing(hooks))["deliveries"]]
+        return statuses == ["held", "held"]
+
+    await until(both_held)  # a disabled webhook's deliveries wait; no worker may send them
     assert len(receiver.at("/gone")) == 1
-    assert {d["status"] for d in (await listing(hooks))["deliveries"]} == {"held"}
     r = await hooks.client.post(f"/webhooks/deliveries/{(await listing(hooks))['deliveries'][0]['id']}/retry",
                                 headers=key(hooks.sub))
     assert_problem(r, 409)
@@ -225,7 +229,11 @@ async def test_consecutive_failures_disable_and_admin_enable_resumes(hooks, rece
     assert "2 consecutive" in hook["disabledReason"]
     sent = len(receiver.at("/down"))
     await publish(hooks, data=3)
-    await asyncio.sleep(0.4)
+
+    async def newest_held():
+        return (await listing(hooks))["deliveries"][0]["status"] == "held"
+
+    await until(newest_held)  # stored waiting for the webhook, never handed to a worker
     assert len(receiver.at("/down")) == sent
     receiver.default_status = 204
     r = await hooks.client.post(f"/admin/webhooks/{hook['id']}/enable", headers=admin)

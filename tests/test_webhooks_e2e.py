@@ -63,6 +63,35 @@ async def publish(url, pub, batch):
         return r.json()["ids"]
 
 
+async def sent_once(database_url):
+    """Deliveries that succeeded after exactly one claim."""
+    from sqlalchemy import func, select
+
+    from servicegate.storage.engine import create_engine
+    from servicegate.storage.schema import deliveries
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return (await conn.execute(select(func.count()).select_from(deliveries).where(
+                deliveries.c.status == "succeeded", deliveries.c.attempts == 1))).scalar()
+    finally:
+        await engine.dispose()
+
+
+async def settled_log(gp, sub, count, timeout=30.0):
+    """The subscriber's delivery log once `count` deliveries are there, none of them pending."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=gp.url, timeout=10) as http:
+        while True:
+            log = (await http.get("/webhooks/deliveries", headers={
+                "X-API-Key": sub["api_key"]})).json()["deliveries"]
+            if len(log) >= count and all(d["status"] != "pending" for d in log):
+                return log
+            assert time.monotonic() < deadline, log
+            await asyncio.sleep(0.1)
+
+
 def delivered_ids(receiver, path="/hook", since=0):
     ids = set()
     for got in receiver.at(path)[since:]:
@@ -126,9 +155,11 @@ async def test_two_gateways_on_postgres_deliver_each_event_once(tmp_path, receiv
         ids = {i for r in results for i in r}
         assert len(ids) == 1000
         deadline = time.monotonic() + 60
-        while len(receiver.at("/hook")) < 1000 and time.monotonic() < deadline:
+        while await sent_once(postgres_url) < 1000 and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # would a duplicate still come?
+        # Every delivery succeeded after one claim: a second send would have needed a second
+        # claim (claims count attempts), and a succeeded delivery is never claimed again.
+        assert await sent_once(postgres_url) == 1000
         got = receiver.at("/hook")
         assert delivered_ids(receiver) == ids
         assert len(got) == 1000, "a delivery was sent twice"
@@ -150,13 +181,15 @@ async def test_start_and_stop_events_once_per_gateway_not_per_worker(tmp_path, r
     gp = GatewayProcess(tmp_path, env, free_port())
     await start(gp)
     try:
-        await setup_clients(gp, receiver, events=("appsrvstartup", "appsrvshutdown"), path="/life")
+        sub, _ = await setup_clients(gp, receiver, events=("appsrvstartup", "appsrvshutdown"),
+                                     path="/life")
     finally:
         assert await asyncio.to_thread(gp.stop) == 0
     await start(gp, "--workers", "2")
     try:
         await receiver.wait_for(2, "/life")
-        await asyncio.sleep(1.0)
+        log = await settled_log(gp, sub, 2)
+        assert [d["attempts"] for d in log] == [1, 1]  # two deliveries, each sent once
         events = sorted(orjson.loads(g.body)["event"] for g in receiver.at("/life"))
         assert events == ["appsrvshutdown", "appsrvstartup"]
         startup = next(orjson.loads(g.body) for g in receiver.at("/life")
@@ -172,10 +205,8 @@ async def test_worker_command_delivers_when_the_gateway_does_not(tmp_path, recei
     await start(gp)
     worker = None
     try:
-        _, pub = await setup_clients(gp, receiver, events=("payment", "procsrvstartup"))
+        sub, pub = await setup_clients(gp, receiver, events=("payment", "procsrvstartup"))
         ids = await publish(gp.url, pub, [{"event": "payment", "data": i} for i in range(5)])
-        await asyncio.sleep(0.5)
-        assert receiver.at("/hook") == []
         log = open(tmp_path / "worker.log", "ab")
         worker = subprocess.Popen([SERVICEGATE, "worker"], cwd=tmp_path, env=env, stdout=log,
                                   stderr=subprocess.STDOUT, start_new_session=True)
@@ -183,6 +214,10 @@ async def test_worker_command_delivers_when_the_gateway_does_not(tmp_path, recei
         assert set(ids) < delivered_ids(receiver)
         kinds = [orjson.loads(g.body)["event"] for g in receiver.at("/hook")]
         assert kinds.count("procsrvstartup") == 1
+        assert len(await settled_log(gp, sub, 6)) == 6
+        # every delivery is settled, and the gateway itself sent none of them
+        text = httpx.get(f"{gp.url}/metrics").text
+        assert 'servicegate_webhook_deliveries_total{outcome="succeeded"}' not in text
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGTERM)

@@ -23,6 +23,7 @@ from pydantic_settings import (
 )
 
 from servicegate.durations import Duration
+from servicegate.identity_shape import ADDRESS_MEMBERS, SCALAR_PATHS
 
 CONFIG_ENV = "SERVICEGATE_CONFIG"
 DEFAULT_CONFIG_FILE = "servicegate.toml"
@@ -222,8 +223,6 @@ class ExternalAddresses(Section):
     @field_validator("columns")
     @classmethod
     def _known(cls, value: dict[str, str]) -> dict[str, str]:
-        from servicegate.identity.fields import ADDRESS_MEMBERS
-
         return _check_columns(value, ADDRESS_MEMBERS, "address member")
 
 
@@ -245,8 +244,6 @@ class ExternalIdentitySource(Section):
     @field_validator("columns")
     @classmethod
     def _known(cls, value: dict[str, str]) -> dict[str, str]:
-        from servicegate.identity.fields import SCALAR_PATHS
-
         return _check_columns(value, SCALAR_PATHS - {"id"}, "identity property")
 
 

@@ -1,4 +1,8 @@
-"""Everything a running gateway holds: settings, database, auth, HTTP client, background work."""
+"""The composition root: every service a gateway process runs, built once from the settings.
+
+The HTTP layer reads it from `app.state.runtime`; actions see it only as `ActionServices`
+(HTTP client, named databases, event publisher), workers get their parts as arguments.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,10 @@ import aiohttp
 import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.requests import Request
 
 from servicegate import __version__
 from servicegate.auth.authenticator import Authenticator
+from servicegate.auth.clients import ClientStore
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
@@ -22,7 +26,6 @@ from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
 from servicegate.identity.service import IdentityService
 from servicegate.jobs.service import JobService
-from servicegate.storage.clients import ClientStore
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
 from servicegate.webhooks.publisher import EventPublisher
@@ -141,7 +144,7 @@ class Runtime:
     def start_workers(self, *, webhook_workers: int | None = None) -> None:
         """The queue consumers (`servicegate worker` runs only these)."""
         self.webhooks.start_workers(self.spawn, workers=webhook_workers)
-        self.jobs.start_workers(self.spawn, self)
+        self.jobs.start_workers(self.spawn, self.definitions, self, self.events)
 
     async def stop_background(self) -> None:
         for task in self.workers.values():
@@ -159,10 +162,3 @@ class Runtime:
         await self.identity.close()
         await self.jobs.close_writes()
         await self.engine.dispose()
-
-
-def runtime_of(request: Request) -> Runtime:
-    """The app's runtime. `state["runtime"]`, not `state.runtime`: Starlette's State answers
-    an attribute only after the normal lookup failed (an AttributeError made and dropped,
-    ~1 µs on every request)."""
-    return request.scope["app"].state["runtime"]  # type: ignore[no-any-return]

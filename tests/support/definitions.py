@@ -58,6 +58,7 @@ async def start_gateway(settings: Settings) -> tuple[DefinitionsGateway, httpx.A
     app = create_app(settings, runtime=runtime)
     app.state.runtime = runtime
     created = await runtime.clients.create("caller", ["services", "callback"])
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                               base_url="http://gw")
     gw = DefinitionsGateway(runtime, client, Path(settings.definitions.dir), created.api_key)
     return gw, client

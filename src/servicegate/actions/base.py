@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from servicegate.actions.context import InvocationContext
-
-if TYPE_CHECKING:
-    from servicegate.config import Settings
-    from servicegate.runtime import Runtime
+from servicegate.config import Settings
+from servicegate.storage.databases import NamedDatabases
+from servicegate.webhooks.publisher import EventPublisher
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
@@ -57,16 +57,35 @@ class ActionResult:
         return {"status": self.status, "headers": dict(self.headers), "body": self.parsed_body()}
 
 
+class ActionServices(Protocol):
+    """What actions use of the running gateway; the runtime provides it."""
+
+    @property
+    def http(self) -> aiohttp.ClientSession:
+        """The pooled client for upstream calls."""
+        ...
+
+    @property
+    def databases(self) -> NamedDatabases:
+        """The databases `sql` actions name."""
+        ...
+
+    @property
+    def events(self) -> EventPublisher:
+        """Where `event` actions publish."""
+        ...
+
+
 class Invocation:
-    """One run of a definition's action: the context, the runtime and what steps produced."""
+    """One run of a definition's action: the context, the services and what steps produced."""
 
-    __slots__ = ("_variables", "context", "definition", "env_names", "runtime", "steps")
+    __slots__ = ("_variables", "context", "definition", "env_names", "services", "steps")
 
-    def __init__(self, definition: str, context: InvocationContext, runtime: Runtime,
+    def __init__(self, definition: str, context: InvocationContext, services: ActionServices,
                  env_names: tuple[str, ...] = ()) -> None:
         self.definition = definition
         self.context = context
-        self.runtime = runtime
+        self.services = services
         self.env_names = env_names
         self.steps: dict[str, dict[str, Any]] = {}
         self._variables: dict[str, Any] | None = None
@@ -115,20 +134,6 @@ class Invocation:
 
 class Action:
     """A compiled action: everything checked and compiled at load; `run` per request."""
-
-    #: An upper bound of the run time when the action enforces one itself (None: unbounded).
-    #: `invoke` skips its own timer when this bound is within the definition's timeout.
-    max_seconds: float | None = None
-
-    #: The result when it is the same for every request (nothing to render, nothing to call):
-    #: the endpoints then answer it without building a context. Shared: never mutate it.
-    constant: ActionResult | None = None
-
-    #: When the action needs no template variables, only the request's parts: a function
-    #: `(runtime, method, segments, query, header_map, raw_body, request_id) -> awaitable`
-    #: doing what `run` does, `header_map` the request's headers by lowercase bytes name (no
-    #: name repeated: see web/headermap.py). The `/services` path then builds no context.
-    direct: Callable[..., Awaitable[ActionResult]] | None = None
 
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -20,7 +20,6 @@ Via = Literal["services", "callback"]
 
 @dataclass(slots=True)
 class InvocationContext:
-    # web/invocation.build_context passes the fields positionally: keep their order.
     definition: str
     via: Via
     method: str

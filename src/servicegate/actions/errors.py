@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 
 
-def action_problem(status: int, detail: str, definition: str, **extensions: Any) -> ProblemError:
-    return ProblemError(status, detail, definition=definition, **extensions)
+def action_problem(status: int, detail: str, definition: str, **extensions: Any) -> Problem:
+    return Problem(status, detail, definition=definition, **extensions)

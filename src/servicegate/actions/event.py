@@ -38,8 +38,6 @@ class EventSpec(ActionSpec):
 
 
 class EventAction(Action):
-    max_seconds = None
-
     def __init__(self, spec: EventSpec, ctx: BuildContext, where: str) -> None:
         catalog = EventCatalog(ctx.settings.webhooks.custom_events)
         try:
@@ -61,7 +59,7 @@ class EventAction(Action):
                 raise action_problem(400, f"the event id rendered from this request is longer "
                                      f"than {MAX_ID} characters", self.definition)
         try:
-            published = await invocation.runtime.events.publish(
+            published = await invocation.services.events.publish(
                 self.event, data, id=event_id, source=f"definition:{self.definition}"
             )
         except EventIdConflict as exc:

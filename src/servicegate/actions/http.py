@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import aiohttp
 import orjson
@@ -23,26 +22,21 @@ from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionTyp
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
-from servicegate.actions.subpath import UnsafePath, checked_url, encode_segments, literal_base
-from servicegate.definitions.types import Duration
+from servicegate.actions.subpath import UnsafePath, checked_url, literal_base
+from servicegate.durations import Duration
 from servicegate.expressions import Value, compile_text, compile_value, is_literal
-
-if TYPE_CHECKING:
-    from servicegate.runtime import Runtime
 
 log = structlog.get_logger("servicegate.actions.http")
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 DEFAULT_FORWARD = ("accept", "accept-language", "content-type")
-_SUBPATH_ONLY = re.compile(r"^(?P<prefix>https?://[^{}%]+/)\{\{\s*subpath\s*\}\}(?P<suffix>[^{}%]*)$")
 # Upstream response headers never passed back: hop-by-hop ones, those the gateway sets itself
 # (length, type, date, server, request id) and content-encoding (the body arrives decoded).
-# Lowercase bytes, matched against aiohttp's raw header names: no per-request str work.
 NOT_PASSED_BACK = frozenset({
-    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te",
-    b"trailer", b"transfer-encoding", b"upgrade", b"content-length", b"content-encoding",
-    b"content-type", b"date", b"server", b"x-request-id",
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+    "trailer", "transfer-encoding", "upgrade", "content-length", "content-encoding",
+    "content-type", "date", "server", "x-request-id",
 })
 
 
@@ -115,19 +109,8 @@ class HttpAction(Action):
         self.url = compile_text(spec.url, f"{where}.url")
         self.base = literal_base(spec.url)
         self.literal_url = checked_url(spec.url, None) if is_literal(self.url) else None
-        # The common `http://host/base/{{ subpath }}` needs no template engine: the sub-path
-        # segments were validated and re-encoded when the request came in.
-        self.subpath_join: tuple[str, str] | None = None
-        self.no_subpath_url: URL | None = None  # the URL when the request has no sub-path
-        simple = _SUBPATH_ONLY.match(spec.url)
-        if simple and self.base is not None:
-            self.subpath_join = (simple.group("prefix"), simple.group("suffix"))
-            checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)
-            self.no_subpath_url = URL(simple.group("prefix") + simple.group("suffix"),
-                                      encoded=True)
         self.method = spec.method
         self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
-        self.forward_raw = tuple((name.encode("latin-1"), name) for name in self.forward)
         self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
         self.query: str | Value = (spec.query if isinstance(spec.query, str)
                                    else compile_value(spec.query, f"{where}.query"))
@@ -137,7 +120,6 @@ class HttpAction(Action):
         self.timeout_seconds = spec.timeout
         retry = RetrySpec(attempts=spec.retries) if isinstance(spec.retries, int) else spec.retries
         self.retry = retry if retry.attempts > 0 else None
-        self.max_seconds = spec.timeout if self.retry is None else None
         self.max_bytes = ctx.settings.definitions.max_upstream_response_bytes
         self.response: ResponseSpec | None = None
         if isinstance(spec.response, ResponseSpec):
@@ -146,29 +128,13 @@ class HttpAction(Action):
             self.r_headers = compile_headers(spec.response.headers, f"{where}.response.headers")
             self.r_body = (compile_value(spec.response.body, f"{where}.response.body")
                            if "body" in spec.response.model_fields_set else None)
-        # nothing to render: the request's parts are enough (see `Action.direct`)
-        if ((self.literal_url is not None or self.subpath_join is not None)
-                and not self.set_headers and isinstance(self.query, str)
-                and isinstance(self.body, str) and self.response is None):
-            self.direct = self._direct
 
     def captured_headers(self) -> set[str]:
         return set(self.forward)
 
     async def run(self, invocation: Invocation) -> ActionResult:
         ctx = invocation.context
-        if self.direct is not None:
-            return await self._forward(invocation.runtime, ctx.method, ctx.segments, ctx.query,
-                                       self._headers(ctx.headers, ctx.request_id, None),
-                                       ctx.raw_body)
-        if self.literal_url is not None or self.subpath_join is not None:
-            url = self._plain_url(ctx.segments)
-        else:
-            try:
-                url = checked_url(str(self.url.render(invocation.variables)), self.base)
-            except UnsafePath as exc:
-                raise action_problem(400, f"definition {self.definition!r} refused the upstream "
-                                     f"URL: {exc}", self.definition) from None
+        url = self.literal_url or self._rendered_url(invocation)
         method = self.method or ctx.method
         headers = self._headers(ctx.headers, ctx.request_id, invocation)
         query = self.query
@@ -176,58 +142,27 @@ class HttpAction(Action):
                   else None if query == "none" else self._params(invocation))
         data = (ctx.raw_body or None) if self.body == "passthrough" else self._body(invocation,
                                                                                      headers)
-        result = await self._send(invocation.runtime.http, method, url, headers, params, data)
+        result = await self._send(invocation.services.http, method, url, headers, params, data)
         if self.response is None:
             return result
         return self._mapped(result, invocation.variables)
 
-    def _direct(self, runtime: Runtime, method: str, segments: list[str],
-                query: list[tuple[str, str]], header_map: dict[bytes, bytes], raw_body: bytes,
-                request_id: str) -> Awaitable[ActionResult]:
-        """`Action.direct`: `_headers` from the request's header map, then `_forward`."""
-        headers: CIMultiDict[str] = CIMultiDict()
-        for raw_name, name in self.forward_raw:
-            value = header_map.get(raw_name)
-            if value is not None:
-                headers[name] = value.decode("latin-1")
-        if request_id:
-            headers["X-Request-Id"] = request_id
-        return self._forward(runtime, method, segments, query, headers, raw_body)
-
-    def _forward(self, runtime: Runtime, method: str, segments: list[str],
-                 query: list[tuple[str, str]], headers: CIMultiDict[str],
-                 raw_body: bytes) -> Awaitable[ActionResult]:
-        """`run` when nothing is templated but `{{ subpath }}`: from the request's parts,
-        without an invocation context. Not a coroutine: the caller awaits the attempt's
-        own (a frame less on every resume)."""
-        params = (query or None) if self.query == "passthrough" else None
-        if self.body == "passthrough":
-            data = raw_body or None
-        else:  # none
-            headers.popall("content-type", None)
-            data = None
-        return self._send(runtime.http, self.method or method, self._plain_url(segments),
-                          headers, params, data)
-
-    def _plain_url(self, segments: list[str]) -> URL:
-        """The URL of a literal or `http://host/base/{{ subpath }}` template."""
-        if self.literal_url is not None:
-            return self.literal_url
-        if segments:
-            prefix, suffix = self.subpath_join  # type: ignore[misc]
-            return URL(prefix + encode_segments(segments) + suffix, encoded=True)
-        return self.no_subpath_url  # type: ignore[return-value]
+    def _rendered_url(self, invocation: Invocation) -> URL:
+        try:
+            return checked_url(str(self.url.render(invocation.variables)), self.base)
+        except UnsafePath as exc:
+            raise action_problem(400, f"definition {self.definition!r} refused the upstream "
+                                 f"URL: {exc}", self.definition) from None
 
     def _headers(self, captured: dict[str, str], request_id: str,
-                 invocation: Invocation | None) -> CIMultiDict[str]:
+                 invocation: Invocation) -> CIMultiDict[str]:
         """Forwarded request headers, then the `set` ones (rendered), then X-Request-Id."""
-        headers: CIMultiDict[str] = CIMultiDict()  # (no `CIMultiDict[str]()`: an alias per call)
-        if captured:  # only allow-listed headers were captured; usually none came
-            for name in self.forward:
-                value = captured.get(name)
-                if value is not None:
-                    headers[name] = value
-        if self.set_headers and invocation is not None:
+        headers: CIMultiDict[str] = CIMultiDict()
+        for name in self.forward:
+            value = captured.get(name)
+            if value is not None:
+                headers[name] = value
+        if self.set_headers:
             headers.update(render_headers(self.set_headers, invocation.variables, self.definition))
         if request_id:
             headers["X-Request-Id"] = request_id
@@ -236,8 +171,7 @@ class HttpAction(Action):
     def _send(self, session: aiohttp.ClientSession, method: str, url: URL,
               headers: CIMultiDict[str], params: list[tuple[str, str]] | None,
               data: bytes | None) -> Awaitable[ActionResult]:
-        """One attempt, or attempts with retries for idempotent methods. Not a coroutine:
-        the caller awaits the attempt's own (a frame less on every resume)."""
+        """One attempt, or attempts with retries for idempotent methods."""
         if self.retry is None or method not in IDEMPOTENT:
             return self._attempt(session, method, url, headers, params, data, None)
         return self._with_retries(session, self.retry, method, url, headers, params, data)
@@ -354,27 +288,11 @@ class HttpAction(Action):
 def passed_back(raw_headers: tuple[tuple[bytes, bytes], ...]) -> dict[str, str]:
     """The upstream's response headers the client gets (a repeated name: its last value)."""
     headers: dict[str, str] = {}
-    for name, value in raw_headers:
-        try:
-            key = _PASSED_NAMES[name]
-        except KeyError:
-            key = _passed_name(name)
-        if key is not None:
-            headers[key] = value.decode("latin-1")
+    for raw_name, value in raw_headers:
+        name = raw_name.decode("latin-1")
+        if name.lower() not in NOT_PASSED_BACK:
+            headers[name] = value.decode("latin-1")
     return headers
-
-
-# Each raw header name an upstream sent (as it spelled it): its str name, or None when it is
-# not passed back. A name costs one dict probe instead of a `.lower()` and a set look-up.
-_PASSED_NAMES: dict[bytes, str | None] = {}
-
-
-def _passed_name(name: bytes) -> str | None:
-    if len(_PASSED_NAMES) >= 4096:  # arbitrary names from upstreams: keep it bounded
-        _PASSED_NAMES.clear()
-    key = _PASSED_NAMES[name] = (None if name.lower() in NOT_PASSED_BACK
-                                 else name.decode("latin-1"))
-    return key
 
 
 def _scalar(value: Any) -> str:

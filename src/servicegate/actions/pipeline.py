@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import compile_headers, render_headers
-from servicegate.actions.registry import register
+from servicegate.actions.registry import build, register
 from servicegate.expressions import Condition, compile_value
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 
 
 class PipelineResponse(BaseModel):
@@ -55,8 +55,6 @@ class Step:
 
 class PipelineAction(Action):
     def __init__(self, spec: PipelineSpec, ctx: BuildContext, where: str) -> None:
-        from servicegate.actions.registry import build
-
         self.definition = ctx.definition
         self.steps: list[Step] = []
         for index, step in enumerate(spec.steps):
@@ -81,7 +79,7 @@ class PipelineAction(Action):
                 continue
             try:
                 result = await step.action.run(invocation)
-            except ProblemError as exc:
+            except Problem as exc:
                 raise action_problem(
                     exc.status, f"step {step.name!r} of definition {self.definition!r} failed: "
                     f"{exc.detail}", self.definition, step=step.name) from None

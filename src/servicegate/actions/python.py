@@ -14,7 +14,7 @@ from pydantic import Field
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 
 log = structlog.get_logger("servicegate.actions.python")
 _HANDLER = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -57,7 +57,7 @@ class PythonAction(Action):
                 value = await self.function(invocation)
             else:
                 value = await asyncio.to_thread(self.function, invocation)
-        except ProblemError:
+        except Problem:
             raise
         except Exception as exc:
             log.error("handler_failed", definition=self.definition, handler=self.handler,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
-from servicegate.definitions.types import Duration
+from servicegate.durations import Duration
 from servicegate.expressions import compile_value
 
 log = structlog.get_logger("servicegate.actions.sql")
@@ -72,7 +72,7 @@ class SqlAction(Action):
 
     async def run(self, invocation: Invocation) -> ActionResult:
         params = self.params.render(invocation.variables)
-        engine = invocation.runtime.databases.engine(self.database)
+        engine = invocation.services.databases.engine(self.database)
         try:
             async with engine.connect() as conn:
                 body = await self._execute(conn, params)

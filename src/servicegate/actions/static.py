@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from pydantic import Field
 
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.headers import compile_headers, render_headers
 from servicegate.actions.registry import register
 from servicegate.expressions import compile_value, is_literal
-from servicegate.web.responses import dumps
 
 
 class StaticSpec(ActionSpec):
@@ -23,8 +23,6 @@ class StaticSpec(ActionSpec):
 
 
 class StaticAction(Action):
-    max_seconds = 0.0
-
     def __init__(self, spec: StaticSpec, ctx: BuildContext, where: str) -> None:
         self.definition = ctx.definition
         self.status = spec.status
@@ -33,10 +31,9 @@ class StaticAction(Action):
         self.fixed: tuple[Any, bytes] | None = None
         if is_literal(self.body) and all(is_literal(v) for _, v in self.headers):
             value = self.body.render({})
-            self.fixed = (value, b"{}" if value is None else dumps(value))
+            raw = b"{}" if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+            self.fixed = (value, raw)
             self.fixed_headers = {name: str(v.render({})) for name, v in self.headers}
-            self.constant = ActionResult(self.status, self.fixed_headers, value, raw=self.fixed[1],
-                                         media_type="application/json")
 
     async def run(self, invocation: Invocation) -> ActionResult:
         if self.fixed is not None:  # nothing to render: the answer was serialised at load

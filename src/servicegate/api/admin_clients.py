@@ -6,12 +6,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
+from servicegate.auth.clients import ClientExists, NotFound
 from servicegate.auth.scopes import ADMIN, validate_scopes
-from servicegate.runtime import runtime_of
-from servicegate.storage.clients import ClientExists, NotFound
+from servicegate.problems import Problem
 from servicegate.web.bodies import parse
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
@@ -38,8 +38,8 @@ class UpdateClient(_Scopes):
     enabled: bool | None = None
 
 
-def _not_found(what: str) -> ProblemError:
-    return ProblemError(404, f"no such {what}")
+def _not_found(what: str) -> Problem:
+    return Problem(404, f"no such {what}")
 
 
 async def list_clients(request: Request) -> Response:
@@ -54,7 +54,7 @@ async def create_client(request: Request) -> Response:
     try:
         created = await runtime_of(request).clients.create(body.name, body.scopes)
     except ClientExists:
-        raise ProblemError(409, f"a client named {body.name!r} already exists") from None
+        raise Problem(409, f"a client named {body.name!r} already exists") from None
     return JSONResponse(
         {
             "client": created.client.to_json(),
@@ -93,7 +93,7 @@ async def update_client(request: Request) -> Response:
     except NotFound:
         raise _not_found("client") from None
     except ClientExists:
-        raise ProblemError(409, f"a client named {body.name!r} already exists") from None
+        raise Problem(409, f"a client named {body.name!r} already exists") from None
     runtime.authenticator.forget_all()
     return JSONResponse(record.to_json())
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import ADMIN
 from servicegate.identity.model import ID_PATTERN, Identity
 from servicegate.identity.service import IdentityService
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
@@ -25,14 +25,14 @@ def _id(request: Request) -> str:
 
     value = request.path_params["identity_id"]
     if not re.match(ID_PATTERN, value):
-        raise ProblemError(400, "an identity id is 1-64 letters, digits or ._:@- "
+        raise Problem(400, "an identity id is 1-64 letters, digits or ._:@- "
                            "(starting with a letter or digit)")
     return str(value)
 
 
 def _writable(service: IdentityService) -> None:
     if not service.writable:
-        raise ProblemError(409, "identities are searched in an external read-only source "
+        raise Problem(409, "identities are searched in an external read-only source "
                            "([identity] source = \"sql\"); read and change them there")
 
 
@@ -43,9 +43,9 @@ async def put_identity(request: Request) -> Response:
     _writable(service)
     data = await json_body(request)
     if not isinstance(data, dict):
-        raise ProblemError(400, "the body must be a JSON object (an identity)")
+        raise Problem(400, "the body must be a JSON object (an identity)")
     if "id" in data and data["id"] != identity_id:
-        raise ProblemError(400, f"the body's id {data['id']!r} differs from the path's "
+        raise Problem(400, f"the body's id {data['id']!r} differs from the path's "
                            f"{identity_id!r}")
     identity = validated(Identity, {**data, "id": identity_id})
     created = await service.store.put(identity)
@@ -59,7 +59,7 @@ async def get_identity(request: Request) -> Response:
     _writable(service)
     doc = await service.store.get(_id(request))
     if doc is None:
-        raise ProblemError(404, "no such identity")
+        raise Problem(404, "no such identity")
     return JSONResponse(doc, headers={"Cache-Control": "no-store"})
 
 
@@ -69,7 +69,7 @@ async def delete_identity(request: Request) -> Response:
     service = _service(request)
     _writable(service)
     if not await service.store.delete(identity_id):
-        raise ProblemError(404, "no such identity")
+        raise Problem(404, "no such identity")
     return Response(status_code=204)
 
 

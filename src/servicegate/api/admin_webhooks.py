@@ -6,11 +6,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import ADMIN
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 from servicegate.webhooks.store import NoSuchWebhook
@@ -33,7 +33,7 @@ async def enable(request: Request) -> Response:
     try:
         record = await runtime.webhooks.store.enable(request.path_params["webhook_id"][:64])
     except NoSuchWebhook:
-        raise ProblemError(404, "no such webhook") from None
+        raise Problem(404, "no such webhook") from None
     for wake in runtime.events.listeners:
         wake()
     return JSONResponse(record.to_admin_json())
@@ -46,7 +46,7 @@ async def disable(request: Request) -> Response:
         record = await runtime_of(request).webhooks.store.disable(
             request.path_params["webhook_id"][:64], body.reason)
     except NoSuchWebhook:
-        raise ProblemError(404, "no such webhook") from None
+        raise Problem(404, "no such webhook") from None
     return JSONResponse(record.to_admin_json())
 
 

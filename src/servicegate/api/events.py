@@ -9,12 +9,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.api.webhooks import invalid
 from servicegate.auth.scopes import EVENTS_PUBLISH
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 from servicegate.webhooks.publisher import EventIdConflict, NewEvent
@@ -41,9 +41,9 @@ async def publish(request: Request) -> Response:
     raw = await json_body(request)
     single = isinstance(raw, dict)
     if not single and not isinstance(raw, list):
-        raise ProblemError(400, "send one event object or a list of them")
+        raise Problem(400, "send one event object or a list of them")
     if isinstance(raw, list) and len(raw) > cfg.max_batch:
-        raise ProblemError(400, f"a batch holds at most {cfg.max_batch} events, got {len(raw)}")
+        raise Problem(400, f"a batch holds at most {cfg.max_batch} events, got {len(raw)}")
     items = [validated(EventIn, raw)] if single else validated(EventBatch, raw).root
     catalog = runtime.webhooks.catalog
     errors, prepared = [], []
@@ -64,7 +64,7 @@ async def publish(request: Request) -> Response:
     try:
         ids = await runtime.events.publish_many(prepared, source=principal.client_id)
     except EventIdConflict as exc:
-        raise ProblemError(409, str(exc), eventId=exc.event_id) from None
+        raise Problem(409, str(exc), eventId=exc.event_id) from None
     body = {"id": ids[0]} if single else {"count": len(ids), "ids": ids}
     return JSONResponse(body, status_code=202)
 

@@ -5,35 +5,35 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import IDENTITY_READ
 from servicegate.identity.odata import QueryError
-from servicegate.runtime import runtime_of
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
 OPTIONS = ("$filter", "$orderby", "$skip", "$top")
 
 
-def query_problem(exc: QueryError) -> ProblemError:
+def query_problem(exc: QueryError) -> Problem:
     extensions: dict[str, object] = {"parameter": exc.parameter}
     if exc.position is not None:
         extensions["position"] = exc.position
-    return ProblemError(400, str(exc), title="Invalid query", **extensions)
+    return Problem(400, str(exc), title="Invalid query", **extensions)
 
 
 def _options(request: Request) -> dict[str, str | None]:
     params = request.query_params
     for name in params:
         if name.startswith("$") and name not in OPTIONS:
-            raise ProblemError(400, f"unsupported query option {name}; use "
+            raise Problem(400, f"unsupported query option {name}; use "
                                + ", ".join(OPTIONS), title="Invalid query", parameter=name)
     values: dict[str, str | None] = {}
     for name in OPTIONS:
         given = params.getlist(name)
         if len(given) > 1:
-            raise ProblemError(400, f"{name} given more than once", title="Invalid query",
+            raise Problem(400, f"{name} given more than once", title="Invalid query",
                                parameter=name)
         values[name] = given[0] if given else None
     return values

@@ -9,13 +9,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authenticate
+from servicegate.api.state import runtime_of
 from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import SERVICES
 from servicegate.jobs.store import STATUSES, NoSuchJob, NotCancellable, retry_after, view
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web import listing
-from servicegate.web.guard import authenticate
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
@@ -28,13 +28,13 @@ async def _caller(request: Request) -> Principal:
     """Any client that may call services (all of them or some) may see its own jobs."""
     principal = await authenticate(request)
     if not any(s == SERVICES or s.startswith(SERVICES + ":") for s in principal.scopes):
-        raise ProblemError(403, "this client lacks the scope services (or services:<name>)",
+        raise Problem(403, "this client lacks the scope services (or services:<name>)",
                            missingScopes=[SERVICES])
     return principal
 
 
-def _not_allowed(request: Request, allow: str) -> ProblemError:
-    return ProblemError(405, f"{request.method} is not allowed here; allowed: {allow}",
+def _not_allowed(request: Request, allow: str) -> Problem:
+    return Problem(405, f"{request.method} is not allowed here; allowed: {allow}",
                         headers={"Allow": allow})
 
 
@@ -66,9 +66,9 @@ async def item(request: Request) -> Response:
         else:
             row = await runtime.jobs.store.get(principal.client_id, job_id)
     except NoSuchJob:
-        raise ProblemError(404, "you have no such job", jobId=job_id[:_MAX_ID]) from None
+        raise Problem(404, "you have no such job", jobId=job_id[:_MAX_ID]) from None
     except NotCancellable as exc:
-        raise ProblemError(409, f"the job is {exc.status}; only a queued job can be cancelled",
+        raise Problem(409, f"the job is {exc.status}; only a queued job can be cancelled",
                            jobId=job_id, jobStatus=exc.status) from None
     wait = retry_after(row, runtime.settings.jobs.poll_after)
     headers = {"Retry-After": str(wait)} if wait is not None else None
@@ -78,7 +78,7 @@ async def item(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/services/jobs", collection, methods=METHODS),
-        Route("/services/jobs/{job_id}", item, methods=METHODS),
+        Route("/services/jobs/{job_id}", item, methods=METHODS, name="job"),
     ]
 
 

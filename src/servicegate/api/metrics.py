@@ -14,10 +14,9 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import ADMIN
-from servicegate.runtime import runtime_of
-from servicegate.web import metrics as request_metrics
-from servicegate.web.guard import authorize
 from servicegate.web.routing import Route
 
 
@@ -32,7 +31,6 @@ def _registry() -> CollectorRegistry:
 async def metrics(request: Request) -> Response:
     if runtime_of(request).settings.metrics.require_admin:
         await authorize(request, ADMIN)
-    request_metrics.flush()  # this process's tallies of the hot path (see web/metrics.py)
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -11,9 +11,9 @@ import structlog
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.state import runtime_of
 from servicegate.auth import credentials
 from servicegate.auth.scopes import grants
-from servicegate.runtime import runtime_of
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from servicegate.web.guard import authenticate
-from servicegate.web.responses import empty_object
+from servicegate.api.guard import authenticate
+from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 
 GROUPS = {"services": "Services", "callback": "Callback", "webhooks": "Webhooks"}
@@ -14,7 +14,7 @@ GROUPS = {"services": "Services", "callback": "Callback", "webhooks": "Webhooks"
 
 async def ping(request: Request) -> Response:
     await authenticate(request)
-    return empty_object()
+    return JSONResponse({})
 
 
 def route(group: str) -> Route:

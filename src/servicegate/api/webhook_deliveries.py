@@ -8,14 +8,14 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.api.webhooks import checked_events
 from servicegate.auth.scopes import WEBHOOKS
 from servicegate.clock import isoformat
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web import listing
 from servicegate.web.bodies import parse
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 from servicegate.webhooks.deliveries import STATUSES, CannotRetry, NoSuchDelivery
@@ -67,7 +67,7 @@ async def show_delivery(request: Request) -> Response:
         found = await runtime_of(request).webhooks.log.detail(
             principal.client_id, request.path_params["delivery_id"][:64])
     except NoSuchDelivery:
-        raise ProblemError(404, "you have no such delivery") from None
+        raise Problem(404, "you have no such delivery") from None
     return JSONResponse(found)
 
 
@@ -78,9 +78,9 @@ async def retry_delivery(request: Request) -> Response:
         found = await runtime.webhooks.log.retry(principal.client_id,
                                                  request.path_params["delivery_id"][:64])
     except NoSuchDelivery:
-        raise ProblemError(404, "you have no such delivery") from None
+        raise Problem(404, "you have no such delivery") from None
     except CannotRetry as exc:
-        raise ProblemError(409, str(exc)) from None
+        raise Problem(409, str(exc)) from None
     for wake in runtime.events.listeners:
         wake()
     return JSONResponse(found, status_code=202)
@@ -93,9 +93,9 @@ async def recover(request: Request) -> Response:
     try:
         count = await runtime.webhooks.log.recover(principal.client_id, body.url, body.since)
     except NoSuchDelivery:
-        raise ProblemError(404, "you have no webhook registered for this URL") from None
+        raise Problem(404, "you have no webhook registered for this URL") from None
     except CannotRetry as exc:
-        raise ProblemError(409, str(exc)) from None
+        raise Problem(409, str(exc)) from None
     for wake in runtime.events.listeners:
         wake()
     return JSONResponse({"url": body.url, "since": isoformat(body.since), "requeued": count},
@@ -108,7 +108,7 @@ async def test_delivery(request: Request) -> Response:
     service = runtime_of(request).webhooks
     hook = await service.store.find(principal.client_id, body.url)
     if hook is None:
-        raise ProblemError(404, "you have no webhook registered for this URL")
+        raise Problem(404, "you have no webhook registered for this URL")
     event = checked_events(request, [body.event])[0] if body.event else hook.events[0]
     result = await service.test_delivery(hook, event)
     return JSONResponse({

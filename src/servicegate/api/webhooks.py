@@ -8,11 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 
+from servicegate.api.guard import authorize
+from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import WEBHOOKS
-from servicegate.runtime import runtime_of
+from servicegate.problems import Problem
 from servicegate.web.bodies import parse
-from servicegate.web.guard import authorize
-from servicegate.web.problems import ProblemError
 from servicegate.web.responses import JSONResponse
 from servicegate.web.routing import Route
 from servicegate.webhooks.store import UNSET, NoSuchWebhook
@@ -35,8 +35,8 @@ class UnregisterWebhook(BaseModel):
     events: list[str] | None = Field(None, max_length=200)
 
 
-def invalid(errors: list[dict[str, str]]) -> ProblemError:
-    return ProblemError(
+def invalid(errors: list[dict[str, str]]) -> Problem:
+    return Problem(
         400,
         f"the request body is invalid ({len(errors)} error{'s' if len(errors) > 1 else ''})",
         title="Validation failed", errors=errors)
@@ -95,7 +95,7 @@ async def unregister(request: Request) -> Response:
         record = await runtime_of(request).webhooks.store.unregister(
             principal.client_id, body.url, names)
     except NoSuchWebhook:
-        raise ProblemError(404, "you have no webhook registered for this URL") from None
+        raise Problem(404, "you have no webhook registered for this URL") from None
     return JSONResponse({"events": list(record.events), "url": record.url,
                          "method": record.method})
 

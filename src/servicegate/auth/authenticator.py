@@ -7,7 +7,7 @@ API key outcomes are cached by the presented key itself, so its SHA-256 digest i
 only on a miss (the database is looked up by digest, compared in constant time there). A
 dict look-up by string compares only after the (process-keyed) hashes match, so it tells an
 attacker nothing about valid keys; and a presented key is held no longer than `cache_ttl`:
-a timer drops it when its entry expires.
+a timer purges expired entries then.
 """
 
 from __future__ import annotations
@@ -15,8 +15,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from typing import Any
+
+from cachetools import TLRUCache, TTLCache
 
 from servicegate.auth import credentials
+from servicegate.auth.clients import ClientRecord, ClientStore, NotFound
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.principal import Principal
 from servicegate.auth.tokens import (
@@ -26,8 +30,6 @@ from servicegate.auth.tokens import (
     scopes_of,
     unverified_header_and_issuer,
 )
-from servicegate.auth.ttlmap import TTLMap
-from servicegate.storage.clients import ClientRecord, ClientStore, NotFound
 
 
 def external_principal_id(issuer: str, client_id: str) -> str:
@@ -44,6 +46,7 @@ class Unauthenticated(Exception):
 
 
 _MISSING = object()
+CACHE_SIZE = 50_000
 
 
 def _key_outcome(client: ClientRecord | None) -> Principal | str:
@@ -66,22 +69,20 @@ class Authenticator:
         self.store = store
         self.issuer = issuer
         self.external = external
-        self._keys: TTLMap[str, Principal | str] = TTLMap(cache_ttl)
+        self.cache_ttl = cache_ttl
+        self._keys: TTLCache[str, Principal | str] = TTLCache(CACHE_SIZE, cache_ttl)
         self._key_lookups: dict[str, asyncio.Future[Principal | str]] = {}
-        self._clients: TTLMap[str, ClientRecord | None] = TTLMap(cache_ttl)
-        self._tokens: TTLMap[str, dict] = TTLMap(cache_ttl)
+        self._clients: TTLCache[str, ClientRecord | None] = TTLCache(CACHE_SIZE, cache_ttl)
+        # a token's claims are kept no longer than the token lives
+        self._tokens: TLRUCache[str, dict[str, Any]] = TLRUCache(
+            CACHE_SIZE, lambda _token, claims, now: now + min(
+                cache_ttl, float(claims["exp"]) - time.time()))
 
     def forget_all(self) -> None:
         """Called after any change to clients or keys on this node."""
         self._keys.clear()
         self._clients.clear()
         self._tokens.clear()
-
-    def cached_key(self, api_key: str) -> Principal | None:
-        """The principal of an API key whose success is cached (the usual case), without a
-        coroutine; None: ask `authenticate`."""
-        entry = self._keys.get(api_key, None)
-        return entry if entry.__class__ is Principal else None  # type: ignore[return-value]
 
     async def _look_up_key(self, api_key: str) -> Principal | str:
         """One database lookup per key at a time: requests that miss the cache together (as
@@ -108,10 +109,9 @@ class Authenticator:
         finally:
             del self._key_lookups[api_key]
         lookup.set_result(entry)
-        self._keys.set(api_key, entry)
-        # Expired entries are otherwise dropped only when read again: drop the key then.
-        # (A newer entry for the same key dropped early is just one more miss.)
-        loop.call_later(self._keys.ttl, self._keys.discard, api_key)
+        self._keys[api_key] = entry
+        # The cache drops expired entries only when it is written again: purge then.
+        loop.call_later(self.cache_ttl, self._keys.expire)
         return entry
 
     async def authenticate(
@@ -148,7 +148,7 @@ class Authenticator:
                 client = await self.store.get(client_id)
             except NotFound:
                 client = None
-            self._clients.set(client_id, client)
+            self._clients[client_id] = client
         return client  # type: ignore[return-value]
 
     async def _by_token(self, token: str) -> Principal:
@@ -166,9 +166,7 @@ class Authenticator:
                     claims = await self.external.verify(token, header, iss)
                 else:
                     raise TokenError("token issuer not accepted")
-                # Cached no longer than the token lives.
-                ttl = min(self._tokens.ttl, float(claims["exp"]) - time.time())
-                self._tokens.set(token, claims, ttl)
+                self._tokens[token] = claims
         except TokenError as exc:
             raise Unauthenticated(str(exc)) from None
         sub = str(claims["sub"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from servicegate.auth.clients import ClientExists, ClientStore, NotFound
 from servicegate.cli.common import ConfigOption, console, err_console, run, settings_from
 from servicegate.cli.database import migrated_engine
-from servicegate.storage.clients import ClientExists, ClientStore, NotFound
 
 app = typer.Typer(help="Manage API clients and their credentials.", no_args_is_help=True)
 

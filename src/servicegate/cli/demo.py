@@ -6,11 +6,11 @@ import json
 import os
 from pathlib import Path
 
+from servicegate.auth.clients import ClientStore, NotFound
 from servicegate.auth.scopes import STANDARD_SCOPES
 from servicegate.cli.common import console, run
 from servicegate.cli.database import migrated_engine
 from servicegate.config import Settings
-from servicegate.storage.clients import ClientStore, NotFound
 
 DEMO_NAME = "demo"
 DEMO_FILE = Path("var/demo-client.json")

@@ -12,9 +12,9 @@ from jsonschema.exceptions import SchemaError
 from servicegate.actions import registry
 from servicegate.actions.base import Action, BuildContext
 from servicegate.config import Settings
-from servicegate.definitions.models import Definition
+from servicegate.definitions.models import Definition, HmacSignature, SignatureSpec
 from servicegate.ratelimit import TokenBuckets
-from servicegate.signatures import Verifier, build_verifier
+from servicegate.signatures import HmacSha256Verifier, StandardWebhooksVerifier, Verifier
 
 
 @dataclass(slots=True)
@@ -33,10 +33,9 @@ class CompiledDefinition:
     limiter: TokenBuckets | None
     verifier: Verifier | None
     captured_headers: frozenset[str]
-    captured_header_bytes: frozenset[bytes]
     env_names: tuple[str, ...]
     timeout: float
-    #: `async`: always, allowed or forbidden (a field: read on every request)
+    #: `async`: always, allowed or forbidden
     async_mode: str = "allowed"
     source: Path | None = None
     line: int | None = None
@@ -90,10 +89,15 @@ def compile_definition(spec: Definition, settings: Settings, source: Path | None
         limiter=limiter,
         verifier=build_verifier(spec.auth.signature) if spec.auth.signature else None,
         captured_headers=frozenset(captured),
-        captured_header_bytes=frozenset(h.encode("latin-1") for h in captured),
         env_names=tuple(spec.context.env),
         timeout=spec.timeout,
         async_mode=spec.async_,
         source=source,
         line=line,
     )
+
+
+def build_verifier(spec: SignatureSpec) -> Verifier:
+    if isinstance(spec, HmacSignature):
+        return HmacSha256Verifier(spec.header, spec.encoding, spec.prefix, spec.secret_env)
+    return StandardWebhooksVerifier(spec.secret_env, spec.tolerance)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 import servicegate.actions  # noqa: F401 - registers every action type
 from servicegate.actions import registry
 from servicegate.actions.pipeline import PipelineSpec
-from servicegate.definitions.types import Duration
+from servicegate.durations import Duration
 
 RESERVED_NAMES = frozenset({"ping", "identity", "jobs"})
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$"
@@ -42,6 +42,9 @@ class StandardWebhooksSignature(Strict):
     secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                             description="Environment variable holding the `whsec_...` secret")
     tolerance: Duration = Field(300.0, description="Accepted clock difference of the timestamp")
+
+
+SignatureSpec = HmacSignature | StandardWebhooksSignature
 
 
 class AuthSpec(Strict):

@@ -24,10 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
-from servicegate.identity.fields import ADDRESS_MEMBERS
 from servicegate.identity.parse_pool import parsed_chunks
 from servicegate.identity.parsing import Parsed, Record, Row
 from servicegate.identity.store import IdentityStore, Refused
+from servicegate.identity_shape import ADDRESS_MEMBERS
 
 Format = Literal["jsonl", "csv"]
 NAME_COLUMNS = ("firstName", "middleName", "lastName", "companyName", "fullName", "salutation",

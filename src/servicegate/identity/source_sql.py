@@ -18,10 +18,10 @@ from sqlalchemy import Column, Date, Integer, MetaData, String, Table, event, li
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from servicegate.config import ExternalIdentitySource
-from servicegate.identity.fields import TYPES
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.properties import Collection, Property, PropertyMap
 from servicegate.identity.search import IdentitySearch
+from servicegate.identity_shape import TYPES
 from servicegate.storage.reads import (
     EngineReads,
     Reads,

@@ -10,7 +10,7 @@ import orjson
 
 from servicegate.actions.base import ActionResult
 from servicegate.config import JobsConfig
-from servicegate.web.problems import ProblemError, problem_body
+from servicegate.problems import Problem, problem_body
 
 #: Problems an action raises for upstream trouble (unreachable, timeout, overloaded): retried.
 RETRYABLE_PROBLEMS = frozenset({502, 503, 504})
@@ -29,9 +29,8 @@ def problem(job_id: str, status: int, detail: str, *, trace_id: str | None = Non
                         trace_id=trace_id or None, **extensions)
 
 
-def from_problem(job_id: str, exc: ProblemError, trace_id: str | None) -> dict[str, Any]:
-    return problem(job_id, exc.status, exc.detail, title=exc.title, trace_id=trace_id,
-                   **exc.extensions)
+def from_problem(job_id: str, exc: Problem, trace_id: str | None) -> dict[str, Any]:
+    return exc.body(instance=f"/services/jobs/{job_id}", trace_id=trace_id or None)
 
 
 def judge_result(job_id: str, result: ActionResult, config: JobsConfig,
@@ -52,7 +51,7 @@ def judge_result(job_id: str, result: ActionResult, config: JobsConfig,
     return Verdict("succeeded", stored)
 
 
-def judge_problem(job_id: str, exc: ProblemError, trace_id: str | None) -> Verdict:
+def judge_problem(job_id: str, exc: Problem, trace_id: str | None) -> Verdict:
     kind = "retry" if exc.status in RETRYABLE_PROBLEMS else "failed"
     return Verdict(kind, None, from_problem(job_id, exc, trace_id))
 

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from servicegate.actions.base import ActionServices
 from servicegate.config import JobsConfig
+from servicegate.definitions.registry import DefinitionRegistry
 from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
 from servicegate.queue import LeaseQueue, sampling
 from servicegate.storage.engine import batch_appends
 from servicegate.storage.schema import jobs
-
-if TYPE_CHECKING:
-    from servicegate.runtime import Runtime
+from servicegate.webhooks.publisher import EventPublisher
 
 log = structlog.get_logger("servicegate.jobs")
 Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
@@ -49,9 +49,12 @@ class JobService:
         for worker in self.workers:
             worker.notify()
 
-    def start_workers(self, spawn: Spawn, runtime: Runtime, *, housekeeping: bool = True) -> None:
+    def start_workers(self, spawn: Spawn, definitions: DefinitionRegistry,
+                      services: ActionServices, events: EventPublisher, *,
+                      housekeeping: bool = True) -> None:
         for n in range(self.config.workers):
-            worker = JobWorker(f"jobs-{n}", self.queue, self.config, runtime)
+            worker = JobWorker(f"jobs-{n}", self.queue, self.config, definitions, services,
+                               events)
             self.workers.append(worker)
             spawn(worker.name, worker.run())
         if housekeeping:

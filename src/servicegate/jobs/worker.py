@@ -13,25 +13,24 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from servicegate.actions.base import ActionServices
 from servicegate.actions.context import InvocationContext
-from servicegate.actions.invoke import invoke
 from servicegate.clock import utcnow
 from servicegate.config import JobsConfig
+from servicegate.definitions.invoke import invoke
+from servicegate.definitions.registry import DefinitionRegistry
 from servicegate.jobs import metrics, policy
 from servicegate.jobs.policy import Verdict
+from servicegate.problems import Problem
 from servicegate.queue import Claim, LeaseQueue
 from servicegate.storage.schema import jobs
-from servicegate.web.problems import ProblemError
-from servicegate.webhooks.publisher import NewEvent
-
-if TYPE_CHECKING:
-    from servicegate.runtime import Runtime
+from servicegate.webhooks.publisher import EventPublisher, NewEvent
 
 log = structlog.get_logger("servicegate.jobs.worker")
 CLAIMED = ("id", "client_id", "service", "context", "attempts", "max_attempts")
@@ -51,7 +50,9 @@ class JobWorker:
     name: str
     queue: LeaseQueue
     config: JobsConfig
-    runtime: Runtime
+    definitions: DefinitionRegistry
+    services: ActionServices
+    events: EventPublisher
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     running: dict[str, tuple[str, asyncio.Task[None]]] = field(default_factory=dict)
     _room: asyncio.Event = field(default_factory=asyncio.Event)
@@ -106,15 +107,15 @@ class JobWorker:
         trace = row.context.get("request_id") if isinstance(row.context, dict) else None
         try:
             context = InvocationContext.from_json(row.context)
-            definition = self.runtime.definitions.get(row.service)
+            definition = self.definitions.get(row.service)
             if definition is None:
                 verdict = Verdict("failed", None, policy.problem(
                     row.id, 404, f"no service definition named {row.service!r} any more",
                     trace_id=trace))
             else:
-                result = await invoke(definition, context, self.runtime)
+                result = await invoke(definition, context, self.services)
                 verdict = policy.judge_result(row.id, result, self.config, trace)
-        except ProblemError as exc:
+        except Problem as exc:
             verdict = policy.judge_problem(row.id, exc, trace)
         except asyncio.CancelledError:
             raise  # shutdown: the job is released, not settled
@@ -183,7 +184,6 @@ class JobWorker:
         self._has_finished.clear()
         if not batch:
             return
-        events = self.runtime.events
         try:
             async with self.queue.transaction() as conn:
                 await self.queue.settle(conn, [f.outcome for f in batch])
@@ -199,7 +199,7 @@ class JobWorker:
             return
         self._flush_failures = 0
         if pending:
-            events.wake()
+            self.events.wake()
         if any(f.event is None for f in batch):
             self.wake.set()  # a retry may be due at once
 
@@ -210,7 +210,7 @@ class JobWorker:
                 by_owner[f.owner].append(f.event)
         pending = 0
         for owner, items in by_owner.items():
-            pending += await self.runtime.events.stage(conn, items, owner=owner)
+            pending += await self.events.stage(conn, items, owner=owner)
         return pending
 
     # -- stopping --------------------------------------------------------------------------

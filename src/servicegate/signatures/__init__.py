@@ -12,15 +12,5 @@ __all__ = [
     "SignatureUnavailable",
     "StandardWebhooksVerifier",
     "Verifier",
-    "build_verifier",
 ]
 
-
-def build_verifier(spec: object) -> Verifier:
-    from servicegate.definitions.models import HmacSignature, StandardWebhooksSignature
-
-    if isinstance(spec, HmacSignature):
-        return HmacSha256Verifier(spec.header, spec.encoding, spec.prefix, spec.secret_env)
-    if isinstance(spec, StandardWebhooksSignature):
-        return StandardWebhooksVerifier(spec.secret_env, spec.tolerance)
-    raise TypeError(f"unknown signature spec {type(spec).__name__}")

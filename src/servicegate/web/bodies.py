@@ -8,7 +8,7 @@ import orjson
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -17,12 +17,12 @@ async def json_body(request: Request, *, required: bool = True) -> Any:
     raw = await request.body()
     if not raw.strip():
         if required:
-            raise ProblemError(400, "a JSON body is required")
+            raise Problem(400, "a JSON body is required")
         return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise ProblemError(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
+        raise Problem(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
 
 
 def pointer(loc: tuple[Any, ...]) -> str:
@@ -37,7 +37,7 @@ def validated(model: type[M], data: Any) -> M:
             {"pointer": pointer(tuple(e["loc"])), "message": e["msg"]}
             for e in exc.errors(include_url=False)
         ]
-        raise ProblemError(
+        raise Problem(
             400,
             f"the request body is invalid ({len(errors)} error{'s' if len(errors) > 1 else ''})",
             title="Validation failed",

@@ -1,14 +1,22 @@
-"""Exception handlers: framework errors, our ProblemError and crashes become problem+json."""
+"""Exception handlers: problems, framework errors and crashes become problem+json.
+
+`Starlette(exception_handlers=HANDLERS)` gives the `Exception` handler to its outermost
+ServerErrorMiddleware and the others to its ExceptionMiddleware."""
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
+import structlog
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from servicegate.web.limits import BodyTooLarge
-from servicegate.web.problems import ProblemError, from_error, problem_response
+from servicegate.problems import Problem
+from servicegate.web.middleware import BodyTooLarge
+from servicegate.web.problems import problem_response, request_id, response_for
 
+error_log = structlog.get_logger("servicegate.errors")
 _DETAILS = {
     404: "no such resource",
     405: "method not allowed on this resource",
@@ -16,27 +24,22 @@ _DETAILS = {
 
 
 async def on_problem(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ProblemError)
-    return from_error(request, exc)
+    assert isinstance(exc, Problem)
+    return response_for(request, exc)
 
 
 async def on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    detail = exc.detail if exc.detail and exc.detail != _phrase_of(exc.status_code) else None
+    detail = exc.detail if exc.detail and exc.detail != _phrase(exc.status_code) else None
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
         detail = f"{request.method} is not allowed here; allowed: {allow}"
-    return problem_response(
-        request,
-        exc.status_code,
-        detail or _DETAILS.get(exc.status_code, "request failed"),
-        headers=dict(exc.headers or {}),
-    )
+    return problem_response(request, exc.status_code,
+                            detail or _DETAILS.get(exc.status_code, "request failed"),
+                            headers=dict(exc.headers or {}))
 
 
-def _phrase_of(status: int) -> str:
-    from http import HTTPStatus
-
+def _phrase(status: int) -> str:
     try:
         return HTTPStatus(status).phrase
     except ValueError:
@@ -45,14 +48,24 @@ def _phrase_of(status: int) -> str:
 
 async def on_body_too_large(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyTooLarge)
-    return problem_response(
-        request, 413, f"request body exceeds the limit of {exc.limit} bytes", limit=exc.limit
-    )
+    return problem_response(request, 413, f"request body exceeds the limit of {exc.limit} bytes",
+                            limit=exc.limit)
 
 
-# Anything else is answered by GatewayMiddleware as a logged 500 problem with the traceId.
+async def on_crash(request: Request, exc: Exception) -> Response:
+    """A logged 500 without internals. Sent by ServerErrorMiddleware, outside the request id
+    middleware, so it names the request id itself."""
+    trace_id = request_id(request)
+    error_log.error("unhandled_error", trace_id=trace_id, method=request.method,
+                    path=request.url.path, exc_info=exc)
+    headers = {"X-Request-Id": trace_id} if trace_id else None
+    return problem_response(request, 500, "the gateway failed to handle this request; quote "
+                            "the traceId", headers=headers)
+
+
 HANDLERS = {
-    ProblemError: on_problem,
+    Problem: on_problem,
     HTTPException: on_http_exception,
     BodyTooLarge: on_body_too_large,
+    Exception: on_crash,
 }

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from servicegate.web.problems import ProblemError
+from servicegate.problems import Problem
 
 
-def bad_query(name: str, message: str) -> ProblemError:
-    return ProblemError(400, f"query parameter {name}: {message}", title="Invalid query",
+def bad_query(name: str, message: str) -> Problem:
+    return Problem(400, f"query parameter {name}: {message}", title="Invalid query",
                         errors=[{"parameter": name, "message": message}])
 
 

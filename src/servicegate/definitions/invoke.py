@@ -1,36 +1,30 @@
-"""`invoke(definition, context, runtime)`: run a definition's action once, independent of HTTP.
+"""`invoke(definition, context, services)`: run a definition's action once, independent of HTTP.
 
-The services and callback endpoints call it; a job worker can rebuild the context from JSON
-and call it the same way.
+The services and callback endpoints call it; a job worker rebuilds the context from JSON and
+calls it the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 import structlog
 from jinja2 import TemplateError
 
-from servicegate.actions.base import ActionResult, Invocation
+from servicegate.actions.base import ActionResult, ActionServices, Invocation
 from servicegate.actions.context import InvocationContext
 from servicegate.actions.errors import action_problem
+from servicegate.definitions.compiled import CompiledDefinition
 from servicegate.expressions import TemplateFailure
-
-if TYPE_CHECKING:
-    from servicegate.definitions.compiled import CompiledDefinition
-    from servicegate.runtime import Runtime
+from servicegate.problems import Problem
 
 log = structlog.get_logger("servicegate.invoke")
 
 
 async def invoke(definition: CompiledDefinition, context: InvocationContext,
-                 runtime: Runtime) -> ActionResult:
-    invocation = Invocation(definition.name, context, runtime, definition.env_names)
+                 services: ActionServices) -> ActionResult:
+    invocation = Invocation(definition.name, context, services, definition.env_names)
     try:
-        bound = definition.action.max_seconds
-        if bound is not None and bound <= definition.timeout:
-            return await definition.action.run(invocation)
         async with asyncio.timeout(definition.timeout):
             return await definition.action.run(invocation)
     except TimeoutError:
@@ -46,7 +40,7 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
             f"({exc.where}); quote the traceId", definition.name, where=exc.where) from None
 
 
-def timed_out(definition: CompiledDefinition) -> Exception:
+def timed_out(definition: CompiledDefinition) -> Problem:
     """The 504 problem of a definition that ran past its timeout."""
     return action_problem(
         504, f"definition {definition.name!r} did not finish within {definition.timeout:g}s",

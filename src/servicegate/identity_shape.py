@@ -1,4 +1,4 @@
-"""The property paths of the contract's identity shape (used by config validation and sources)."""
+"""The contract's identity shape: the property paths configuration and sources may name."""
 
 from __future__ import annotations
 

@@ -1,0 +1,41 @@
+"""The one authentication and scope check every endpoint calls first."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from servicegate.api.state import runtime_of
+from servicegate.auth.authenticator import Unauthenticated
+from servicegate.auth.principal import Principal
+from servicegate.auth.scopes import missing
+from servicegate.problems import Problem
+
+CHALLENGE = 'Bearer realm="servicegate", ApiKey header="X-API-Key"'
+
+
+async def authenticate(request: Request) -> Principal:
+    headers = request.headers
+    try:
+        return await runtime_of(request).authenticator.authenticate(
+            headers.get("x-api-key"), headers.get("authorization"))
+    except Unauthenticated as exc:
+        challenge = CHALLENGE if "required" in str(exc) else f'{CHALLENGE}, error="invalid_token"'
+        raise Problem(401, str(exc), headers={"WWW-Authenticate": challenge}) from None
+
+
+def require_scopes(principal: Principal, *scopes: str) -> None:
+    lacking = missing(principal.scopes, scopes)
+    if lacking:
+        raise Problem(
+            403,
+            f"this client lacks the scope{'s' if len(lacking) > 1 else ''} "
+            + ", ".join(lacking),
+            missingScopes=lacking,
+        )
+
+
+async def authorize(request: Request, *scopes: str) -> Principal:
+    """Authenticate the caller and check that it holds every scope named."""
+    principal = await authenticate(request)
+    require_scopes(principal, *scopes)
+    return principal

@@ -1,0 +1,255 @@
+"""One invocation pipeline for `/services/{name}[/{subPath}]` and `/callback/{name}`,
+answered at once or stored as a job (`?async=true`).
+
+Every step reads the request once: who calls, which definition, the method, the sub-path,
+the query, the captured headers and the body become one `InvocationContext`, which either
+`invoke` runs now or the job store keeps for a worker to run the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+import orjson
+import structlog
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicegate.actions.base import ActionResult
+from servicegate.actions.context import InvocationContext
+from servicegate.actions.subpath import UnsafePath, split_raw
+from servicegate.api.guard import authenticate, require_scopes
+from servicegate.api.state import runtime_of
+from servicegate.auth.principal import Principal
+from servicegate.auth.scopes import CALLBACK
+from servicegate.definitions.compiled import CompiledDefinition
+from servicegate.definitions.invoke import invoke
+from servicegate.jobs.store import IdempotencyMismatch
+from servicegate.problems import Problem
+from servicegate.runtime import Runtime
+from servicegate.signatures import SignatureInvalid, SignatureUnavailable
+from servicegate.web.metrics import count_definition
+from servicegate.web.responses import JSONResponse, dumps
+
+Via = Literal["services", "callback"]
+MAX_IDEMPOTENCY_KEY = 255
+_NO_BODY = frozenset({204, 304})
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+log = structlog.get_logger("servicegate.invocation")
+
+
+async def call_definition(request: Request, via: Via) -> Response:
+    """Answer a request to a definition; count it by definition and status."""
+    runtime = runtime_of(request)
+    name = request.path_params["name"]
+    definition = runtime.definitions.get(name)
+    principal = await _caller(request, definition, via)
+    if definition is None or via not in definition.expose:
+        what = "service definition" if via == "services" else "callback"
+        raise Problem(404, f"no {what} named {name!r}")
+    try:
+        response = await _answer(request, runtime, definition, via, principal)
+    except Problem as exc:
+        count_definition(name, via, exc.status)
+        raise
+    count_definition(name, via, response.status_code)
+    return response
+
+
+async def _caller(request: Request, definition: CompiledDefinition | None,
+                  via: Via) -> Principal | None:
+    """The authenticated caller; a callback whose definition does not require credentials
+    authenticates only a caller that sends some."""
+    mode = definition.auth_mode if definition is not None and via == "callback" else "required"
+    if mode == "required" or (mode == "optional" and ("x-api-key" in request.headers
+                                                      or "authorization" in request.headers)):
+        return await authenticate(request)
+    return None
+
+
+async def _answer(request: Request, runtime: Runtime, definition: CompiledDefinition, via: Via,
+                  principal: Principal | None) -> Response:
+    if principal is not None and (via == "services" or definition.auth_mode == "required"):
+        require_scopes(principal, *(definition.service_scopes if via == "services"
+                                    else (CALLBACK, *definition.scopes)))
+    if request.method not in definition.methods:
+        raise Problem(405, f"{request.method} is not allowed by definition {definition.name!r}; "
+                      f"allowed: {definition.allow}", headers={"Allow": definition.allow},
+                      definition=definition.name)
+    query = request.query_params.multi_items()
+    run_async = False
+    if via == "services":
+        run_async, query = _async_flag(query, definition)
+    key = idempotency_key(request) if run_async else None
+    # before reading the body: floods of bad signatures are limited too
+    client = principal.client_id if principal else f"ip:{_client_ip(request)}"
+    limit_headers = rate_limit(definition, client)
+    segments = _subpath(request) if "subpath" in request.path_params else []
+    raw, body, form = _parsed_body(await request.body(), request, definition,
+                                   any_type=via == "callback")
+    if definition.verifier is not None:
+        _verify(definition, raw, request)
+    if definition.validator is not None:
+        _check_input(definition, body)
+    context = InvocationContext(
+        definition=definition.name, via=via, method=request.method, segments=segments,
+        query=query, headers=_captured(request, definition), body=body, raw_body=raw,
+        content_type=request.headers.get("content-type"), form=form,
+        principal=principal.as_context() if principal else None,
+        request_id=request.scope.get("state", {}).get("request_id", ""))
+    if run_async:
+        assert principal is not None
+        return await _submit(request, runtime, context, principal, key, limit_headers)
+    return respond(await invoke(definition, context, runtime), limit_headers)
+
+
+def _async_flag(query: list[tuple[str, str]], definition: CompiledDefinition
+                ) -> tuple[bool, list[tuple[str, str]]]:
+    """Whether to run as a job, and the query without `async` (the rest is the action's)."""
+    flag: bool | None = None
+    rest = []
+    for name, value in query:
+        if name != "async":
+            rest.append((name, value))
+            continue
+        lowered = value.strip().lower()
+        if lowered not in _TRUE + _FALSE:
+            raise Problem(400, f"query parameter async must be true, false, 1 or 0, "
+                          f"not {value[:40]!r}")
+        if flag is not None and flag != (lowered in _TRUE):
+            raise Problem(400, "query parameter async is given twice, once true and once "
+                          "false; send it once")
+        flag = lowered in _TRUE
+    if flag and definition.async_mode == "forbidden":
+        raise Problem(400, f"definition {definition.name!r} does not allow asynchronous "
+                      "invocation", definition=definition.name)
+    return bool(flag) or definition.async_mode == "always", rest
+
+
+def idempotency_key(request: Request) -> str | None:
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    value = raw.strip().strip('"')
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY or not value.isprintable() \
+            or not value.isascii():
+        raise Problem(400, f"the Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} "
+                      "printable ASCII characters")
+    return value
+
+
+def rate_limit(definition: CompiledDefinition, key: str) -> dict[str, str]:
+    """The RateLimit-* headers for this answer; a 429 problem when the bucket is empty."""
+    if definition.limiter is None:
+        return {}
+    decision = definition.limiter.take(key)
+    headers = decision.headers()
+    if not decision.allowed:
+        raise Problem(429, f"rate limit of definition {definition.name!r} exceeded; retry "
+                      f"in {decision.retry_after}s", headers=headers, definition=definition.name)
+    return headers
+
+
+def _subpath(request: Request) -> list[str]:
+    """Decoded sub-path segments after `/services/<name>`, read from the raw path (a decoded
+    `%2F` would look like a separator)."""
+    raw: bytes = request.scope.get("raw_path") or request.url.path.encode()
+    root = request.scope.get("root_path", "")
+    skip = 2 + len([part for part in root.split("/") if part])  # base path, services, name
+    pieces = raw.decode("latin-1").split("?", 1)[0].split("/")[1 + skip:]
+    try:
+        return split_raw("/".join(pieces))
+    except UnsafePath as exc:
+        raise Problem(400, f"the sub-path is not allowed: {exc}") from None
+
+
+def _parsed_body(raw: bytes, request: Request, definition: CompiledDefinition, *,
+                 any_type: bool) -> tuple[bytes, Any, dict[str, str] | None]:
+    """The raw bytes, the parsed value (JSON; for callbacks also form values), the form."""
+    if definition.max_bytes is not None and len(raw) > definition.max_bytes:
+        raise Problem(413, f"request body exceeds the limit of {definition.max_bytes} bytes "
+                      f"for definition {definition.name!r}", limit=definition.max_bytes)
+    if not raw.strip():
+        return raw, None, None
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if any_type:
+        if media == "application/x-www-form-urlencoded":
+            try:
+                form = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return raw, None, None  # still available raw, as any other body
+            return raw, form, form
+        if not (media == "application/json" or media.endswith("+json")):
+            return raw, None, None
+    try:
+        return raw, orjson.loads(raw), None
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
+
+
+def _verify(definition: CompiledDefinition, raw: bytes, request: Request) -> None:
+    assert definition.verifier is not None
+    try:
+        definition.verifier.verify(raw, request.headers)
+    except SignatureInvalid as exc:
+        raise Problem(401, f"signature check failed: {exc}", definition=definition.name) from None
+    except SignatureUnavailable as exc:
+        log.error("signature_secret_missing", definition=definition.name, reason=str(exc))
+        raise Problem(500, f"callback {definition.name!r} cannot verify signatures: its secret "
+                      "is not configured", definition=definition.name) from None
+
+
+def _check_input(definition: CompiledDefinition, body: Any) -> None:
+    errors = definition.input_errors(body)
+    if errors:
+        raise Problem(
+            400, f"the request body does not match the input schema of {definition.name!r} "
+            f"({len(errors)} error{'s' if len(errors) > 1 else ''})",
+            title="Validation failed", errors=errors, definition=definition.name)
+
+
+def _captured(request: Request, definition: CompiledDefinition) -> dict[str, str]:
+    """The request headers the definition captures; a repeated one's values joined."""
+    wanted = definition.captured_headers
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        if name in wanted:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def _client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def respond(result: ActionResult, extra_headers: dict[str, str]) -> Response:
+    """The HTTP answer of an action's result."""
+    headers = {**result.headers, **extra_headers}
+    if result.status in _NO_BODY:
+        return Response(status_code=result.status, headers=headers)
+    if result.raw is not None:
+        return Response(result.raw, result.status, headers,
+                        result.media_type or "application/octet-stream")
+    body = b"{}" if result.body is None else dumps(result.body)
+    return Response(body, result.status, headers, "application/json")
+
+
+async def _submit(request: Request, runtime: Runtime, context: InvocationContext,
+                  principal: Principal, key: str | None,
+                  limit_headers: dict[str, str]) -> Response:
+    """Everything is validated: store the job and answer 202 (asynchronous request-reply)."""
+    try:
+        submitted = await runtime.jobs.submit(context.to_json(), principal.client_id, key)
+    except IdempotencyMismatch:
+        raise Problem(422, "this Idempotency-Key was already used for a different request "
+                      "(method, service, sub-path, query or body)",
+                      title="Idempotency key reused") from None
+    headers = {"Location": str(request.url_for("job", job_id=submitted.job_id)),
+               "Retry-After": str(max(1, round(runtime.settings.jobs.poll_after))),
+               **limit_headers}
+    if submitted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse({"jobId": submitted.job_id, "status": submitted.status},
+                        status_code=202, headers=headers)

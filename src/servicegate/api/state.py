@@ -1,0 +1,13 @@
+"""The running gateway's services, as an endpoint reaches them."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from servicegate.runtime import Runtime
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime `create_app` (or its lifespan) put on the application's state."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
