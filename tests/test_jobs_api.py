@@ -337,19 +337,9 @@ async def test_retention_prunes_finished_jobs_only(gw):
     assert (await gw.client.get(f"/services/jobs/{waiting}", headers=h)).status_code == 200
 
 
-def test_the_location_of_a_job_follows_the_address_the_client_used():
-    """`origin`: the Host header as sent; without one, the server's own address."""
-    from servicegate.api.service_jobs import origin
-    from servicegate.web.headermap import KEY
-
-    def scope(headers, server=("10.0.0.5", 8080), scheme="https"):
-        return {"scheme": scheme, "headers": headers, "server": server}
-
-    with_map = scope([(b"host", b"api.example.com:8443")])
-    with_map[KEY] = dict(with_map["headers"])
-    assert origin(with_map) == b"https://api.example.com:8443"
-    repeated = scope([(b"accept", b"a"), (b"host", b"h.example"), (b"accept", b"b")])
-    repeated[KEY] = None  # a name repeats: no header map
-    assert origin(repeated) == b"https://h.example"
-    assert origin(scope([])) == b"https://10.0.0.5:8080"
-    assert origin(scope([], server=None, scheme="http")) == b"http://localhost"
+async def test_the_location_of_a_job_follows_the_address_the_client_used(gw):
+    """`Location` names the host (and port) the client addressed, as `Host` sent it."""
+    r = await submit(gw, "/services/plain?async=true",
+                     headers={"Host": "api.example.com:8443"})
+    job_id = r.json()["jobId"]
+    assert r.headers["location"] == f"http://api.example.com:8443/services/jobs/{job_id}"

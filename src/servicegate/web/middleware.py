@@ -33,8 +33,9 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = Headers(scope=scope).get("x-request-id")
-        request_id = given if given and _SAFE_ID.fullmatch(given) else secrets.token_hex(16)
+        # the last acceptable value when the header repeats (a proxy appends its own)
+        given = [v for v in Headers(scope=scope).getlist("x-request-id") if _SAFE_ID.fullmatch(v)]
+        request_id = given[-1] if given else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode("ascii"))
 
