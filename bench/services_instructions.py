@@ -65,13 +65,15 @@ async def _serve(target: str, requests: int) -> None:
         (tmp / "definitions").mkdir()
         (tmp / "definitions" / "bench.yaml").write_text(
             "name: bench-http\nmethods: [GET]\n"
-            f'action: {{type: http, url: "http://127.0.0.1:{port}/{{{{ subpath }}}}"}}\n')
+            f'action: {{type: http, url: "http://127.0.0.1:{port}/{{{{ subpath }}}}"}}\n'
+            "---\nname: bench-static\nmethods: [GET]\naction: {type: static, body: {}}\n")
         runtime, app, key = await start_in_process(tmp)
         os.environ["BENCH_UPSTREAM"] = f"http://127.0.0.1:{port}/"
         definitions_apps._session.append(aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(limit=512, limit_per_host=256)))
         call = {"http": _Call(app, "/services/bench-http", key),
                 "ping": _Call(app, "/services/ping", key),
+                "static": _Call(app, "/services/bench-static", key),
                 "minimal": _Call(definitions_apps.proxy, "/", key)}[target]
         for _ in range(200):
             await call()
@@ -102,10 +104,10 @@ def _per_request(target: str, src: str | None = None) -> float:
 def main() -> None:
     compare = os.environ.get("BENCH_COMPARE_SRC")
     figures = {"minimal proxy": _per_request("minimal"), "http": _per_request("http"),
-               "ping": _per_request("ping")}
+               "ping": _per_request("ping"), "static": _per_request("static")}
     if compare:
-        figures["http (compare)"] = _per_request("http", compare)
-        figures["ping (compare)"] = _per_request("ping", compare)
+        for target in ("http", "ping", "static"):
+            figures[f"{target} (compare)"] = _per_request(target, compare)
     print(f"### /services instructions per request (valgrind, {2 * N} requests counted)\n")
     print("| target | instructions/request | minimal proxy / target |")
     print("|---|---:|---:|")

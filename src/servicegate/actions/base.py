@@ -135,6 +135,10 @@ class Invocation:
 class Action:
     """A compiled action: everything checked and compiled at load; `run` per request."""
 
+    #: True when `run` never waits on anything (nothing to time out): `invoke` then arms no
+    #: timer for the definition's timeout.
+    instant: bool = False
+
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable
 from typing import Any, Literal
 
@@ -22,7 +23,7 @@ from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionTyp
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
-from servicegate.actions.subpath import UnsafePath, checked_url, literal_base
+from servicegate.actions.subpath import UnsafePath, checked_url, encode_segments, literal_base
 from servicegate.durations import Duration
 from servicegate.expressions import Value, compile_text, compile_value, is_literal
 
@@ -31,6 +32,8 @@ log = structlog.get_logger("servicegate.actions.http")
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 DEFAULT_FORWARD = ("accept", "accept-language", "content-type")
+# A URL whose only template is the sub-path: `http://crm/base/{{ subpath }}[suffix]`.
+_SUBPATH_ONLY = re.compile(r"^(?P<prefix>https?://[^{}%]+/)\{\{\s*subpath\s*\}\}(?P<suffix>[^{}%]*)$")
 # Upstream response headers never passed back: hop-by-hop ones, those the gateway sets itself
 # (length, type, date, server, request id) and content-encoding (the body arrives decoded).
 NOT_PASSED_BACK = frozenset({
@@ -109,6 +112,14 @@ class HttpAction(Action):
         self.url = compile_text(spec.url, f"{where}.url")
         self.base = literal_base(spec.url)
         self.literal_url = checked_url(spec.url, None) if is_literal(self.url) else None
+        # The common `{{ subpath }}` URL is joined from its parts, not rendered: the segments
+        # were decoded, checked and are encoded again for the path, so the joined URL stays
+        # below the base checked here.
+        self.subpath_url: tuple[str, str] | None = None
+        simple = _SUBPATH_ONLY.match(spec.url)
+        if simple is not None and self.base is not None:
+            self.subpath_url = (simple.group("prefix"), simple.group("suffix"))
+            checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)
         self.method = spec.method
         self.forward = tuple(dict.fromkeys((*DEFAULT_FORWARD, *spec.headers.forward)))
         self.set_headers = compile_headers(spec.headers.set, f"{where}.headers.set")
@@ -134,7 +145,7 @@ class HttpAction(Action):
 
     async def run(self, invocation: Invocation) -> ActionResult:
         ctx = invocation.context
-        url = self.literal_url or self._rendered_url(invocation)
+        url = self.literal_url or self._url(invocation)
         method = self.method or ctx.method
         headers = self._headers(ctx.headers, ctx.request_id, invocation)
         query = self.query
@@ -147,7 +158,11 @@ class HttpAction(Action):
             return result
         return self._mapped(result, invocation.variables)
 
-    def _rendered_url(self, invocation: Invocation) -> URL:
+    def _url(self, invocation: Invocation) -> URL:
+        if self.subpath_url is not None:
+            prefix, suffix = self.subpath_url
+            return URL(prefix + encode_segments(invocation.context.segments) + suffix,
+                       encoded=True)
         try:
             return checked_url(str(self.url.render(invocation.variables)), self.base)
         except UnsafePath as exc:

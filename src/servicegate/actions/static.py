@@ -23,6 +23,7 @@ class StaticSpec(ActionSpec):
 
 
 class StaticAction(Action):
+    instant = True
     def __init__(self, spec: StaticSpec, ctx: BuildContext, where: str) -> None:
         self.definition = ctx.definition
         self.status = spec.status

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from servicegate.api.invocation import call_definition
+from servicegate.api.invocation import DefinitionEndpoint
 from servicegate.web.routing import Route
 
 
-async def callback(request: Request) -> Response:
-    return await call_definition(request, "callback")
-
-
 def routes() -> list[Route]:
-    return [Route("/callback/{name}", callback, methods=["GET", "POST"])]
+    return [Route("/callback/{name}", DefinitionEndpoint("callback"), methods=["GET", "POST"])]
 
 
 OPENAPI = {

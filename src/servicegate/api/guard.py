@@ -14,10 +14,14 @@ CHALLENGE = 'Bearer realm="servicegate", ApiKey header="X-API-Key"'
 
 
 async def authenticate(request: Request) -> Principal:
-    headers = request.headers
+    api_key = authorization = None
+    for name, value in request.headers.raw:  # the first of each, in one pass
+        if name == b"x-api-key" and api_key is None:
+            api_key = value.decode("latin-1")
+        elif name == b"authorization" and authorization is None:
+            authorization = value.decode("latin-1")
     try:
-        return await runtime_of(request).authenticator.authenticate(
-            headers.get("x-api-key"), headers.get("authorization"))
+        return await runtime_of(request).authenticator.authenticate(api_key, authorization)
     except Unauthenticated as exc:
         challenge = CHALLENGE if "required" in str(exc) else f'{CHALLENGE}, error="invalid_token"'
         raise Problem(401, str(exc), headers={"WWW-Authenticate": challenge}) from None

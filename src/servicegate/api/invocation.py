@@ -15,6 +15,7 @@ import orjson
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from servicegate.actions.base import ActionResult
 from servicegate.actions.context import InvocationContext
@@ -37,6 +38,19 @@ MAX_IDEMPOTENCY_KEY = 255
 _NO_BODY = frozenset({204, 304})
 _TRUE, _FALSE = ("true", "1"), ("false", "0")
 log = structlog.get_logger("servicegate.invocation")
+
+
+class DefinitionEndpoint:
+    """The ASGI endpoint of the definition routes (`/services/...`, `/callback/{name}`): the
+    busiest routes answer without Starlette's per-route wrapper; a raised problem reaches the
+    application's exception handlers as from any route."""
+
+    def __init__(self, via: Via) -> None:
+        self.via = via
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await call_definition(Request(scope, receive), self.via)
+        await response(scope, receive, send)
 
 
 async def call_definition(request: Request, via: Via) -> Response:
@@ -77,16 +91,22 @@ async def _answer(request: Request, runtime: Runtime, definition: CompiledDefini
         raise Problem(405, f"{request.method} is not allowed by definition {definition.name!r}; "
                       f"allowed: {definition.allow}", headers={"Allow": definition.allow},
                       definition=definition.name)
-    query = request.query_params.multi_items()
+    headers, captured = _headers(request, definition)
+    query = request.query_params.multi_items() if request.scope["query_string"] else []
     run_async = False
     if via == "services":
         run_async, query = _async_flag(query, definition)
-    key = idempotency_key(request) if run_async else None
+    key = idempotency_key(headers) if run_async else None
     # before reading the body: floods of bad signatures are limited too
     client = principal.client_id if principal else f"ip:{_client_ip(request)}"
     limit_headers = rate_limit(definition, client)
     segments = _subpath(request) if "subpath" in request.path_params else []
-    raw, body, form = _parsed_body(await request.body(), request, definition,
+    # A body is read only when there is one: the server's receive is a round trip to its I/O
+    # even when nothing comes.
+    length = headers.get("content-length")
+    has_body = (length is not None and length != "0") or "transfer-encoding" in headers
+    raw, body, form = _parsed_body(await request.body() if has_body else b"",
+                                   headers.get("content-type"), definition,
                                    any_type=via == "callback")
     if definition.verifier is not None:
         _verify(definition, raw, request)
@@ -94,8 +114,8 @@ async def _answer(request: Request, runtime: Runtime, definition: CompiledDefini
         _check_input(definition, body)
     context = InvocationContext(
         definition=definition.name, via=via, method=request.method, segments=segments,
-        query=query, headers=_captured(request, definition), body=body, raw_body=raw,
-        content_type=request.headers.get("content-type"), form=form,
+        query=query, headers=captured, body=body, raw_body=raw,
+        content_type=headers.get("content-type"), form=form,
         principal=principal.as_context() if principal else None,
         request_id=request.scope.get("state", {}).get("request_id", ""))
     if run_async:
@@ -127,8 +147,23 @@ def _async_flag(query: list[tuple[str, str]], definition: CompiledDefinition
     return bool(flag) or definition.async_mode == "always", rest
 
 
-def idempotency_key(request: Request) -> str | None:
-    raw = request.headers.get("idempotency-key")
+def _headers(request: Request, definition: CompiledDefinition
+             ) -> tuple[dict[str, str], dict[str, str]]:
+    """The request's headers by name (a repeated one: its first value), and those the
+    definition captures for its context (a repeated one: its values joined), in one pass."""
+    first: dict[str, str] = {}
+    captured: dict[str, str] = {}
+    wanted = definition.captured_headers
+    for raw_name, raw_value in request.headers.raw:
+        name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+        first.setdefault(name, value)
+        if name in wanted:
+            captured[name] = f"{captured[name]}, {value}" if name in captured else value
+    return first, captured
+
+
+def idempotency_key(headers: dict[str, str]) -> str | None:
+    raw = headers.get("idempotency-key")
     if raw is None:
         return None
     value = raw.strip().strip('"')
@@ -164,7 +199,7 @@ def _subpath(request: Request) -> list[str]:
         raise Problem(400, f"the sub-path is not allowed: {exc}") from None
 
 
-def _parsed_body(raw: bytes, request: Request, definition: CompiledDefinition, *,
+def _parsed_body(raw: bytes, content_type: str | None, definition: CompiledDefinition, *,
                  any_type: bool) -> tuple[bytes, Any, dict[str, str] | None]:
     """The raw bytes, the parsed value (JSON; for callbacks also form values), the form."""
     if definition.max_bytes is not None and len(raw) > definition.max_bytes:
@@ -172,8 +207,7 @@ def _parsed_body(raw: bytes, request: Request, definition: CompiledDefinition, *
                       f"for definition {definition.name!r}", limit=definition.max_bytes)
     if not raw.strip():
         return raw, None, None
-    content_type = request.headers.get("content-type", "")
-    media = content_type.split(";", 1)[0].strip().lower()
+    media = (content_type or "").split(";", 1)[0].strip().lower()
     if any_type:
         if media == "application/x-www-form-urlencoded":
             try:
@@ -208,16 +242,6 @@ def _check_input(definition: CompiledDefinition, body: Any) -> None:
             400, f"the request body does not match the input schema of {definition.name!r} "
             f"({len(errors)} error{'s' if len(errors) > 1 else ''})",
             title="Validation failed", errors=errors, definition=definition.name)
-
-
-def _captured(request: Request, definition: CompiledDefinition) -> dict[str, str]:
-    """The request headers the definition captures; a repeated one's values joined."""
-    wanted = definition.captured_headers
-    headers: dict[str, str] = {}
-    for name, value in request.headers.items():
-        if name in wanted:
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
 
 
 def _client_ip(request: Request) -> str:

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
-from servicegate.api.invocation import MAX_IDEMPOTENCY_KEY, call_definition
+from servicegate.api.invocation import MAX_IDEMPOTENCY_KEY, DefinitionEndpoint
 from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
-async def call_service(request: Request) -> Response:
-    return await call_definition(request, "services")
-
-
 def routes() -> list[Route]:
-    return [Route("/services/{name}", call_service, methods=METHODS),
-            Route("/services/{name}/{subpath:path}", call_service, methods=METHODS)]
+    endpoint = DefinitionEndpoint("services")
+    return [Route("/services/{name}", endpoint, methods=METHODS),
+            Route("/services/{name}/{subpath:path}", endpoint, methods=METHODS)]
 
 
 _RESPONSES = {

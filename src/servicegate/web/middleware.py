@@ -4,12 +4,11 @@ ExceptionMiddleware do, with the handlers of web/errors.py."""
 
 from __future__ import annotations
 
+import random
 import re
-import secrets
 from time import perf_counter
 
 import structlog
-from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -17,14 +16,17 @@ from servicegate.problems import Problem
 from servicegate.web import metrics
 from servicegate.web.problems import response_for
 
-_SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 access_log = structlog.get_logger("servicegate.access")
 
 
 class RequestId:
     """Takes the caller's `X-Request-Id` when it is safe to echo, or makes one; keeps it in
     `scope["state"]["request_id"]` (problems quote it as `traceId`, upstreams receive it)
-    and answers it in the response's `X-Request-Id`."""
+    and answers it in the response's `X-Request-Id`.
+
+    A made id needs to be unique, not secret: 128 bits of the `random` module (reseeded in
+    every forked worker), without the system call `secrets` makes for each one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -33,11 +35,14 @@ class RequestId:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        # the last acceptable value when the header repeats (a proxy appends its own)
-        given = [v for v in Headers(scope=scope).getlist("x-request-id") if _SAFE_ID.fullmatch(v)]
-        request_id = given[-1] if given else secrets.token_hex(16)
-        scope.setdefault("state", {})["request_id"] = request_id
-        header = (b"x-request-id", request_id.encode("ascii"))
+        request_id = None
+        for name, value in scope["headers"]:  # the last acceptable one: a proxy appends its own
+            if name == b"x-request-id" and _SAFE_ID.fullmatch(value):
+                request_id = value
+        if request_id is None:
+            request_id = b"%032x" % random.getrandbits(128)
+        scope.setdefault("state", {})["request_id"] = request_id.decode("ascii")
+        header = (b"x-request-id", request_id)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -67,7 +72,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = Headers(scope=scope).get("content-length")
+        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
         if length is None:  # chunked or no body: count what arrives
             await self.app(scope, self._counted(receive), send)
             return
