@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-from servicegate.queue import queue_columns, queue_index, queue_table_options
+from servicegate.storage.queue_columns import queue_columns, queue_index, queue_table_options
 
 metadata = MetaData(
     naming_convention={
