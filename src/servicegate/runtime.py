@@ -157,7 +157,6 @@ class Runtime:
         await self.http.close()
         await self.databases.close()
         await self.identity.close()
-        await self.jobs.close_writes()
         await self.engine.dispose()
 
 
