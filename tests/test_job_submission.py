@@ -19,7 +19,7 @@ from servicegate.queue import PENDING, LeaseQueue
 from servicegate.storage.engine import create_engine
 from servicegate.storage.migrate import upgrade
 from servicegate.storage.schema import jobs
-from tests.support.databases import truncate_all
+from tests.support.databases import end_pooled_connection, truncate_all
 
 
 def context(n: int = 0, **extra) -> dict:
@@ -262,5 +262,22 @@ async def test_a_key_raced_in_between_look_up_and_insert_is_replayed(postgres_ur
         assert keyed == (raced[0], "queued", True) and not plain.replayed
         assert writes.sizes == [2, 1, 1]
         assert await count(engine) == 2
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_connection_the_server_ended_does_not_fail_the_next_submission(postgres_url):
+    engine = create_engine(postgres_url, pool_size=1)
+    try:
+        await upgrade(engine)
+        await truncate_all(engine)
+        store = store_for(engine)
+        first = await store.submit(context(1), "c", 1)
+        pid = await end_pooled_connection(engine)
+        second = await store.submit(context(2), "c", 1, idempotency_key="k")
+        assert {r.id for r in await job_rows(engine)} == {first.job_id, second.job_id}
+        async with engine.connect() as conn:
+            assert (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar() != pid
     finally:
         await engine.dispose()

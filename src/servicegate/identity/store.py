@@ -17,7 +17,6 @@ from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.parsing import RowFormat, rows_of
 from servicegate.identity.properties import identity_properties
 from servicegate.identity.search import IdentitySearch
-from servicegate.storage.reads import EngineReads, Reads
 from servicegate.storage.schema import identities, identity_addresses
 
 
@@ -25,7 +24,7 @@ class Refused(Exception):
     """The database refused a write (constraint, trigger...); the transaction was rolled back."""
 
 
-async def _render(rows: Sequence[Sequence[Any]]) -> list[bytes]:
+async def _render(_conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[bytes]:
     return [row[0].encode() for row in rows]
 
 
@@ -34,11 +33,10 @@ class IdentityStore:
         self.engine = engine
         self.dialect = engine.dialect.name
 
-    def searcher(self, limits: Limits = DEFAULT_LIMITS, reads: Reads | None = None
-                 ) -> IdentitySearch:
-        """Searches over these tables, read through `reads` (default: this store's engine)."""
-        return IdentitySearch(reads or EngineReads(self.engine), identity_properties(),
-                              [identities.c.doc], _render, limits)
+    def searcher(self, limits: Limits = DEFAULT_LIMITS) -> IdentitySearch:
+        """Searches over these tables."""
+        return IdentitySearch(self.engine, identity_properties(), [identities.c.doc], _render,
+                              limits)
 
     def row_format(self) -> RowFormat:
         """How rows for this database are built (`parsing.rows_of`), stamped now."""
