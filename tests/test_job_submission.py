@@ -98,19 +98,6 @@ json_values = st.recursive(
     max_leaves=12)
 
 
-@pytest.fixture
-def migrated_url(database_url):
-    async def prepare():
-        engine = create_engine(database_url)
-        await upgrade(engine)
-        if engine.dialect.name == "postgresql":
-            await truncate_all(engine)
-        await engine.dispose()
-
-    asyncio.run(prepare())
-    return database_url
-
-
 KEYS = itertools.count()
 
 
