@@ -42,8 +42,7 @@ from servicegate.identity import generator
 from servicegate.identity.odata import DEFAULT_LIMITS
 from servicegate.identity.ordering import DEFAULT_TOP
 from servicegate.identity.properties import identity_properties
-from servicegate.identity.search import IdentitySearch
-from servicegate.storage.reads import total_from_page
+from servicegate.identity.search import IdentitySearch, total_from_page
 from servicegate.storage.schema import identities
 
 BIN = Path(sys.executable).parent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,21 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         drop_postgres_database(url)
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    """`database_url` migrated and emptied, for tests that open engines of their own (one per
+    hypothesis example, on its own event loop)."""
+    async def prepare() -> None:
+        engine = create_engine(database_url)
+        await upgrade(engine)
+        if engine.dialect.name == "postgresql":
+            await truncate_all(engine)
+        await engine.dispose()
+
+    asyncio.run(prepare())
+    return database_url
 
 
 @pytest.fixture

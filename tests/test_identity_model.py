@@ -17,7 +17,7 @@ from servicegate.identity.model import (
     complete,
     document_json,
 )
-from servicegate.identity.parsing import Parsed, RowFormat, parse
+from servicegate.identity.parsing import Parsed, parse
 
 chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
 text = st.one_of(st.none(), st.text(chars, max_size=12),
@@ -69,7 +69,8 @@ def test_parse_builds_rows_in_column_order_and_reports_rejections():
              "addresses": [{"city": "Lund"}], "birthDate": "2001-02-03"}, None),
         (4, None, "line longer than 1048576 bytes"),
     ]
-    parsed = parse(records, RowFormat("2026-11-28 12:00:00.000000", text_dates=True))
+    stamp = dt.datetime(2026, 11, 28, 12, tzinfo=dt.UTC)
+    parsed = parse(records, stamp)
     assert isinstance(parsed, Parsed)
     assert [line for line, *_ in parsed.rows] == [1, 3]
     assert [(line, reason.split(":")[0]) for line, reason in parsed.rejections] == [
@@ -77,9 +78,7 @@ def test_parse_builds_rows_in_column_order_and_reports_rejections():
     _, row, address_rows = parsed.rows[1]
     values = dict(zip(IDENTITY_COLUMNS, row, strict=True))
     assert values["id"] == "d-1" and values["full_name"] == "Acme AB"
-    assert values["full_name_lc"] == "acme ab" and values["birth_date"] == "2001-02-03"
+    assert values["full_name_lc"] == "acme ab" and values["birth_date"] == dt.date(2001, 2, 3)
     assert orjson.loads(values["doc"])["name"]["fullName"] == "Acme AB"
-    assert values["updated_at"] == "2026-11-28 12:00:00.000000"
+    assert values["updated_at"] == stamp
     assert [dict(zip(ADDRESS_COLUMNS, a, strict=True))["city_lc"] for a in address_rows] == ["lund"]
-    dated = parse(records[2:3], RowFormat(None, text_dates=False)).rows[0][1]
-    assert dict(zip(IDENTITY_COLUMNS, dated, strict=True))["birth_date"] == dt.date(2001, 2, 3)

@@ -68,21 +68,3 @@ async def test_only_digests_are_stored(engine):
 async def test_malformed_scope_refused(engine):
     with pytest.raises(ValueError):
         await ClientStore(engine).create("x", ["bad scope"])
-
-
-async def test_sqlite_binds_none_as_null_through_the_registered_adapter(tmp_path):
-    import sqlite3
-
-    from servicegate.storage.engine import create_engine
-
-    engine = create_engine(f"sqlite:///{tmp_path / 'n.db'}")
-    try:
-        assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql("CREATE TABLE t (a TEXT, b INTEGER)")
-            await conn.exec_driver_sql("INSERT INTO t VALUES (?, ?)", [(None, 1), ("x", None)])
-            rows = (await conn.exec_driver_sql(
-                "SELECT typeof(a), typeof(b) FROM t ORDER BY rowid")).all()
-        assert [tuple(r) for r in rows] == [("null", "integer"), ("text", "null")]
-    finally:
-        await engine.dispose()

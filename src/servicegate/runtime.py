@@ -93,7 +93,7 @@ class Runtime:
         definitions.load()
         databases = NamedDatabases(settings.databases)
         webhooks = WebhookService(engine, settings.webhooks)
-        identity = IdentityService.create(settings.identity, engine, settings.database.pool_size)
+        identity = IdentityService.create(settings.identity, engine)
         jobs = JobService(engine, settings.jobs)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
                    definitions, databases, webhooks, identity, jobs)
@@ -160,5 +160,4 @@ class Runtime:
         await self.http.close()
         await self.databases.close()
         await self.identity.close()
-        await self.jobs.close_writes()
         await self.engine.dispose()

@@ -71,3 +71,16 @@ async def truncate_all(engine: AsyncEngine) -> None:
             await conn.execute(
                 text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE")
             )
+
+
+async def end_pooled_connection(engine: AsyncEngine) -> int:
+    """Have the PostgreSQL server end the connection the engine's pool holds (an engine with
+    one pooled connection: `pool_size=1`), as a restart or an operator would; its backend pid."""
+    async with engine.connect() as conn:
+        pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+    admin = await asyncpg.connect(postgres_admin_url(), timeout=5)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+    return int(pid)

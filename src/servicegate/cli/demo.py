@@ -90,11 +90,12 @@ async def seed_demo_identities(settings: Settings, count: int = DEMO_IDENTITIES)
     from servicegate.identity.generator import identities
     from servicegate.identity.importer import Importer
     from servicegate.identity.store import IdentityStore
+    from servicegate.storage.bulk_load import driver_bulk_load
 
     if settings.identity.source != "internal":
         return 0
     async with migrated_engine(settings) as engine:
-        store = IdentityStore(engine)
+        store = IdentityStore(engine, driver_bulk_load(engine))
         if await store.count():
             return 0
         summary = await Importer(store).run((n + 1, record, None)

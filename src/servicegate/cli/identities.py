@@ -68,6 +68,7 @@ def import_(
     )
     from servicegate.identity.parse_pool import default_workers
     from servicegate.identity.store import IdentityStore
+    from servicegate.storage.bulk_load import driver_bulk_load
 
     settings = settings_from(config)
     _warn_if_external(settings)
@@ -105,7 +106,7 @@ def import_(
 
     async def go():  # type: ignore[no-untyped-def]
         async with migrated_engine(settings) as engine:
-            store = IdentityStore(engine)
+            store = IdentityStore(engine, driver_bulk_load(engine))
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
             async with deferred_indexes(engine, enabled=not keep_indexes,
                                          parallel=INDEX_BUILDS) as initial:
@@ -185,6 +186,7 @@ def generate(
     from servicegate.identity.importer import Importer
     from servicegate.identity.parse_pool import default_workers
     from servicegate.identity.store import IdentityStore
+    from servicegate.storage.bulk_load import driver_bulk_load
 
     settings = settings_from(config)
     _warn_if_external(settings)
@@ -194,7 +196,7 @@ def generate(
 
         async def go():  # type: ignore[no-untyped-def]
             async with migrated_engine(settings) as engine:
-                store = IdentityStore(engine)
+                store = IdentityStore(engine, driver_bulk_load(engine))
                 records = ((i, item, None) for i, item in
                            enumerate(identities(count, seed, start), start=1))
                 async with deferred_indexes(engine, parallel=INDEX_BUILDS) as initial:

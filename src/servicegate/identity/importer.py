@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Literal
 
+from servicegate.clock import utcnow
 from servicegate.identity.parse_pool import parsed_chunks
 from servicegate.identity.parsing import Parsed, Record, Row
 from servicegate.identity.store import IdentityStore, Refused
@@ -209,8 +210,8 @@ class Importer:
 
     async def run(self, records: Iterable[Record]) -> Summary:
         with bulk_garbage_collection():
-            fmt = self.store.row_format()
-            async for parsed in parsed_chunks(records, self.batch_size, fmt, self.workers):
+            stamp = utcnow()
+            async for parsed in parsed_chunks(records, self.batch_size, stamp, self.workers):
                 await self._take(parsed)
             await self._drain()
         return self.summary

@@ -105,14 +105,9 @@ ADDRESS_COLUMNS = (
 )
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def identity_values(identity: Identity, stamp: Any, date_value: Any = _same) -> tuple[Any, ...]:
+def identity_values(identity: Identity, stamp: Any) -> tuple[Any, ...]:
     """One `identities` row in IDENTITY_COLUMNS order (tuples: the bulk import builds a
-    million of these). `stamp` is the updated_at value as the driver takes it, `date_value`
-    converts the birth date for the driver. Fields are read from the models' `__dict__`:
+    million of these), updated at `stamp`. Fields are read from the models' `__dict__`:
     pydantic's `BaseModel.__getattr__` keeps CPython from specialising attribute loads on
     models, which made them cost more than the rest of this function."""
     i = identity.__dict__
@@ -121,8 +116,7 @@ def identity_values(identity: Identity, stamp: Any, date_value: Any = _same) -> 
     first, last, company, birth = n["firstName"], n["lastName"], n["companyName"], i["birthDate"]
     return (
         i["id"], i["juridicalType"], first, n["middleName"], last, company, fn,
-        n["salutation"], n["nameSuffix"], i["idnumber"],
-        None if birth is None else date_value(birth), i["partyReferenceCode"],
+        n["salutation"], n["nameSuffix"], i["idnumber"], birth, i["partyReferenceCode"],
         None if first is None else first.lower(), None if last is None else last.lower(),
         None if company is None else company.lower(), fn.lower(),
         document_json(identity, fn), stamp,

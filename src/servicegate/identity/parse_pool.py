@@ -17,9 +17,10 @@ import os
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime
 from itertools import chain, islice
 
-from servicegate.identity.parsing import Parsed, Record, RowFormat, parse
+from servicegate.identity.parsing import Parsed, Record, parse
 
 INLINE_SLICE = 64  # records parsed between yields to the event loop when parsing in-process
 
@@ -47,25 +48,25 @@ def _start_worker() -> None:
     gc.set_threshold(max(gc.get_threshold()[0], 20_000), *gc.get_threshold()[1:])
 
 
-async def _inline(chunked: Iterable[list[Record]], fmt: RowFormat) -> AsyncIterator[Parsed]:
+async def _inline(chunked: Iterable[list[Record]], stamp: datetime) -> AsyncIterator[Parsed]:
     for chunk in chunked:
         out = Parsed()
         for start in range(0, len(chunk), INLINE_SLICE):
-            part = parse(chunk[start:start + INLINE_SLICE], fmt)
+            part = parse(chunk[start:start + INLINE_SLICE], stamp)
             out.rows.extend(part.rows)
             out.rejections.extend(part.rejections)
             await asyncio.sleep(0)  # let a write in flight send its next statement
         yield out
 
 
-async def parsed_chunks(records: Iterable[Record], size: int, fmt: RowFormat,
+async def parsed_chunks(records: Iterable[Record], size: int, stamp: datetime,
                         workers: int) -> AsyncIterator[Parsed]:
     """The records parsed `size` at a time, in order."""
     it = chunks(records, size)
     head = list(islice(it, 2))  # a single chunk is not worth starting a process for
     chunked = chain(head, it)
     if workers <= 0 or len(head) < 2:
-        async for parsed in _inline(chunked, fmt):
+        async for parsed in _inline(chunked, stamp):
             yield parsed
         return
     loop = asyncio.get_running_loop()
@@ -75,7 +76,7 @@ async def parsed_chunks(records: Iterable[Record], size: int, fmt: RowFormat,
     pending: deque[asyncio.Future[Parsed]] = deque()
     try:
         for chunk in chunked:
-            pending.append(loop.run_in_executor(pool, parse, chunk, fmt))
+            pending.append(loop.run_in_executor(pool, parse, chunk, stamp))
             if len(pending) >= ahead:
                 yield await pending.popleft()
         while pending:

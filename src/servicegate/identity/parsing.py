@@ -8,8 +8,8 @@ database writes earlier batches.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -20,17 +20,6 @@ from servicegate.identity.model import Identity, address_values, identity_values
 # or None with the reason the row is unusable
 Record = tuple[int, dict[str, Any] | bytes | None, str | None]
 Row = tuple[Any, ...]
-_ISO_DATE = operator.methodcaller("isoformat")  # SQLAlchemy's SQLite DATE storage format
-
-
-@dataclass(frozen=True, slots=True)
-class RowFormat:
-    """How the target database takes the values: `stamp` is updated_at as its driver takes it;
-    `text_dates` stores birth dates as ISO text (SQLite) instead of date objects."""
-
-    stamp: Any
-    text_dates: bool
-
 
 @dataclass(slots=True)
 class Parsed:
@@ -55,14 +44,12 @@ def validation_reason(exc: ValidationError) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
-def rows_of(identity: Identity, fmt: RowFormat) -> tuple[Row, list[Row]]:
-    """An identity's `identities` row and `identity_addresses` rows."""
-    row = (identity_values(identity, fmt.stamp, _ISO_DATE) if fmt.text_dates
-           else identity_values(identity, fmt.stamp))
-    return row, address_values(identity)
+def rows_of(identity: Identity, stamp: datetime) -> tuple[Row, list[Row]]:
+    """An identity's `identities` row (updated at `stamp`) and `identity_addresses` rows."""
+    return identity_values(identity, stamp), address_values(identity)
 
 
-def parse(records: list[Record], fmt: RowFormat) -> Parsed:
+def parse(records: list[Record], stamp: datetime) -> Parsed:
     out = Parsed()
     good, bad = out.rows.append, out.rejections.append
     validate_json, validate = Identity.model_validate_json, Identity.model_validate
@@ -75,6 +62,6 @@ def parse(records: list[Record], fmt: RowFormat) -> Parsed:
         except ValidationError as exc:
             bad((line, validation_reason(exc)))
             continue
-        row, addresses = rows_of(identity, fmt)
+        row, addresses = rows_of(identity, stamp)
         good((line, row, addresses))
     return out

@@ -1,9 +1,9 @@
 """Answering `GET /services/identity`: filter, order and page in the database, count the same.
 
 One `IdentitySearch` serves the gateway's own tables (`store.py`) or an external table
-(`source_sql.py`); both give a PropertyMap and a way to turn the selected rows into JSON.
-The page and, when the page does not show the total by itself, the count run as one read
-(`storage/reads.py`): one thread hop on SQLite, the statements' own round trips on PostgreSQL.
+(`source_sql.py`, an engine of its own); both give a PropertyMap and a way to turn the
+selected rows into JSON. The page and, when the page does not show the total by itself, the
+count run on one connection of the engine.
 """
 
 from __future__ import annotations
@@ -13,15 +13,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits, parse
 from servicegate.identity.ordering import order_clauses, paging, parse_orderby
 from servicegate.identity.properties import PropertyMap
 from servicegate.identity.sqlbuild import compile_filter
-from servicegate.storage.reads import Reads
 
-# Given the selected rows of one page, return each identity as JSON bytes, in order.
-Render = Callable[[Sequence[Sequence[Any]]], Awaitable[list[bytes]]]
+# Given the selected rows of one page (and the connection that read them, for more of the
+# same identities), return each identity as JSON bytes, in order.
+Render = Callable[[AsyncConnection, Sequence[Sequence[Any]]], Awaitable[list[bytes]]]
+
+
+def total_from_page(found: int, skip: int, top: int) -> int | None:
+    """The total a page of `found` rows (of at most `top`, after `skip`) shows by itself, or
+    None when only a count can tell: a page that is not full ends the results, unless it is
+    empty past the start (or no page was asked for). An exact lookup (`idnumber eq ...`)
+    then costs one statement instead of two."""
+    if top > 0 and found < top and (found > 0 or skip == 0):
+        return skip + found
+    return None
 
 
 @dataclass(frozen=True)
@@ -45,14 +56,14 @@ class Page:
 
 
 class IdentitySearch:
-    def __init__(self, reads: Reads, properties: PropertyMap, columns: Sequence[Any],
+    def __init__(self, engine: AsyncEngine, properties: PropertyMap, columns: Sequence[Any],
                  render: Render, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.reads = reads
+        self.engine = engine
         self.properties = properties
         self.columns = list(columns)
         self.render = render
         self.limits = limits
-        self.dialect = reads.dialect
+        self.dialect = engine.dialect.name
 
     def prepare(self, filter_text: str | None, orderby: str | None, skip: str | None,
                 top: str | None) -> Query:
@@ -73,9 +84,13 @@ class IdentitySearch:
 
     async def run(self, query: Query) -> Page:
         count_stmt, page_stmt = self.statements(query)
-        total, rows = await self.reads.page_and_total(page_stmt, count_stmt, query.skip,
-                                                      query.top)
-        return Page(query.skip, int(total), await self.render(rows) if rows else [])
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(page_stmt)).all() if query.top > 0 else []
+            total = total_from_page(len(rows), query.skip, query.top)
+            if total is None:
+                total = (await conn.execute(count_stmt)).scalar_one()
+            items = await self.render(conn, rows) if rows else []
+        return Page(query.skip, int(total), items)
 
     async def search(self, filter_text: str | None = None, orderby: str | None = None,
                      skip: str | None = None, top: str | None = None) -> Page:

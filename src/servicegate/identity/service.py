@@ -9,37 +9,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicegate.config import IdentityConfig
 from servicegate.identity.odata import Limits
 from servicegate.identity.search import IdentitySearch
+from servicegate.identity.source_sql import ExternalSource
 from servicegate.identity.store import IdentityStore
-from servicegate.storage.engine import search_reads
-from servicegate.storage.reads import Reads
+from servicegate.storage.engine import create_read_only_engine
 
 
 @dataclass
 class IdentityService:
     store: IdentityStore
     search: IdentitySearch
-    reads: Reads
-    external: bool = False
+    # the external source's own read-only engine (None: searches read the gateway's tables)
+    external: AsyncEngine | None = None
 
     @property
     def writable(self) -> bool:
         """False when searches read an external table (the admin API then refuses writes)."""
-        return not self.external
+        return self.external is None
 
     @classmethod
-    def create(cls, config: IdentityConfig, engine: AsyncEngine, pool_size: int
-               ) -> IdentityService:
-        """`pool_size`: the gateway database's, which its search reads are sized from."""
+    def create(cls, config: IdentityConfig, engine: AsyncEngine) -> IdentityService:
         limits = Limits(max_length=config.max_filter_length, max_depth=config.max_depth,
                         max_terms=config.max_terms)
         store = IdentityStore(engine)
         if config.source == "sql" and config.sql is not None:
-            from servicegate.identity.source_sql import ExternalSource, read_only_reads
-
-            reads = read_only_reads(config.sql.url, config.sql.pool_size)
-            return cls(store, ExternalSource(config.sql, reads).searcher(limits), reads, True)
-        reads = search_reads(engine, pool_size)
-        return cls(store, store.searcher(limits, reads), reads)
+            external = create_read_only_engine(config.sql.url, pool_size=config.sql.pool_size)
+            return cls(store, ExternalSource(config.sql, external).searcher(limits), external)
+        return cls(store, store.searcher(limits))
 
     async def close(self) -> None:
-        await self.reads.close()
+        if self.external is not None:
+            await self.external.dispose()

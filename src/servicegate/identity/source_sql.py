@@ -14,47 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Date, Integer, MetaData, String, Table, event, literal, select
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import Column, Date, Integer, MetaData, String, Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.config import ExternalIdentitySource
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits
 from servicegate.identity.properties import Collection, Property, PropertyMap
 from servicegate.identity.search import IdentitySearch
 from servicegate.identity_shape import TYPES
-from servicegate.storage.reads import (
-    EngineReads,
-    Reads,
-    is_sqlite_file,
-    postgres_reads,
-    sqlite_reads,
-)
-from servicegate.storage.urls import async_url
 
 _NAME_KEYS = ("firstName", "middleName", "lastName", "companyName", "fullName", "salutation",
               "nameSuffix")
 _ADDRESS_KEYS = ("type", "coAddress", "street", "houseNo", "houseNoExtension", "zipCode", "city",
                  "stateCode", "countryCode")
 _SQL_TYPES = {"int": Integer, "date": Date, "string": String}
-
-
-def _query_only(dbapi_conn: Any, _record: Any) -> None:
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA query_only=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
-
-
-def read_only_reads(url: str, pool_size: int) -> Reads:
-    """Read-only access to the external database (storage/reads.py)."""
-    parsed = async_url(url)
-    if is_sqlite_file(parsed):
-        return sqlite_reads(parsed, pool_size)
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_async_engine(parsed)
-        event.listen(engine.sync_engine, "connect", _query_only)
-        return EngineReads(engine, owned=True)
-    return postgres_reads(parsed, pool_size)
 
 
 def _table(qualified: str, columns: list[Column]) -> Table:
@@ -79,9 +52,10 @@ def _iso(value: Any) -> Any:
 class ExternalSource:
     """Builds the PropertyMap and the renderer for a configured external table."""
 
-    def __init__(self, config: ExternalIdentitySource, reads: Reads) -> None:
+    def __init__(self, config: ExternalIdentitySource, engine: AsyncEngine) -> None:
+        """`engine`: the external database's own, read-only (`create_read_only_engine`)."""
         self.config = config
-        self.reads = reads
+        self.engine = engine
         cols = config.columns
         self.table = _table(config.table, _columns(cols, {config.key: String()}))
         t = self.table
@@ -110,24 +84,23 @@ class ExternalSource:
     def searcher(self, limits: Limits = DEFAULT_LIMITS) -> IdentitySearch:
         columns = [self.properties.key.label("k")] + [
             col.label(f"c{i}") for i, (_, col) in enumerate(self.selected)]
-        return IdentitySearch(self.reads, self.properties, columns, self.render, limits)
+        return IdentitySearch(self.engine, self.properties, columns, self.render, limits)
 
-    async def render(self, rows: Sequence[Sequence[Any]]) -> list[bytes]:
+    async def render(self, conn: AsyncConnection, rows: Sequence[Sequence[Any]]) -> list[bytes]:
         by_key: dict[Any, list[dict[str, Any]]] = {row[0]: [] for row in rows}
         if self.addresses is not None and rows:
-            await self._load_addresses(by_key)
+            await self._load_addresses(conn, by_key)
         return [orjson.dumps(self._document(row, by_key[row[0]])) for row in rows]
 
-    async def _load_addresses(self, by_key: dict[Any, list]) -> None:
+    async def _load_addresses(self, conn: AsyncConnection, by_key: dict[Any, list]) -> None:
         ac = self.config.addresses
         assert ac is not None and self.addresses is not None
         a = self.addresses
         members = list(ac.columns.items())
-        key = a.c[ac.key]  # one parameter per key: the page's size is part of the shape
-        stmt = select(key, *[a.c[col] for _, col in members]).where(
-            key.in_([literal(k, key.type) for k in by_key]))
+        key = a.c[ac.key]
+        stmt = select(key, *[a.c[col] for _, col in members]).where(key.in_(list(by_key)))
         stmt = stmt.order_by(a.c[ac.key], a.c[ac.order_by]) if ac.order_by else stmt
-        for row in await self.reads.rows(stmt):
+        for row in (await conn.execute(stmt)).all():
             found = dict(zip((m for m, _ in members), row[1:], strict=True))
             by_key[row[0]].append({k: _iso(found.get(k)) for k in _ADDRESS_KEYS})
 

@@ -16,7 +16,6 @@ from servicegate.jobs import metrics, retention
 from servicegate.jobs.store import JobStore, Submitted
 from servicegate.jobs.worker import JobWorker
 from servicegate.queue import LeaseQueue, sampling
-from servicegate.storage.engine import batch_appends
 from servicegate.storage.schema import jobs
 from servicegate.webhooks.publisher import EventPublisher
 
@@ -29,8 +28,7 @@ class JobService:
         self.engine = engine
         self.config = config
         self.queue = LeaseQueue(engine, jobs)
-        self.appends = batch_appends(engine)
-        self.store = JobStore(engine, self.queue, config.idempotency_ttl, self.appends,
+        self.store = JobStore(engine, self.queue, config.idempotency_ttl,
                               config.intake_writers, on_stored=self._stored)
         self.workers: list[JobWorker] = []
         # the `Retry-After` of a 202 (jobs just queued), as a response header
@@ -43,7 +41,7 @@ class JobService:
                                        idempotency_key)
 
     def _stored(self, n: int) -> None:
-        """New jobs committed (a group of them, or one keyed job): counted, and the workers
+        """New jobs committed (a group of them): counted, and the workers
         of this process told at once instead of at their next poll."""
         metrics.SUBMITTED.inc(n)
         for worker in self.workers:
@@ -64,10 +62,6 @@ class JobService:
 
     def close(self) -> None:
         self.workers.clear()
-
-    async def close_writes(self) -> None:
-        """The submission writer's connection (reopened if anything submits again)."""
-        await self.appends.close()
 
     async def _prune_loop(self) -> None:
         while True:

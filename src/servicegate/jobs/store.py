@@ -1,25 +1,28 @@
-"""Jobs in the database: submit (idempotent on a key), read, list, cancel; the public view."""
+"""Jobs in the database: submit (idempotent on a key), read, list, cancel; the public view.
+
+Every submission, keyed (`Idempotency-Key`) or not, is group-committed
+(`storage/group_commit.py`): submissions arriving together share one transaction, and each
+caller returns once its job is committed."""
 
 from __future__ import annotations
 
 import hashlib
+import operator
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import and_, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, isoformat, utcnow
-from servicegate.jobs.intake import Intake
-from servicegate.jobs.randomness import random_hex
 from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
-from servicegate.storage.appends import Appends
 from servicegate.storage.engine import json_text
+from servicegate.storage.group_commit import GroupCommit
 from servicegate.storage.schema import jobs
 
 CANCELLED = "cancelled"
@@ -34,7 +37,7 @@ _VIEW = (jobs.c.id, jobs.c.service, jobs.c.status, jobs.c.lease_token, jobs.c.at
 
 def new_job_id() -> str:
     """Time-ordered (cursor pagination) and unguessable: 128 random bits after the time."""
-    return f"job_{time.time_ns() // 1000:014x}{random_hex()}"
+    return f"job_{time.time_ns() // 1000:014x}{secrets.token_hex(16)}"
 
 
 def public_status(status: str, lease_token: str | None) -> str:
@@ -67,10 +70,18 @@ def view(row: Any) -> dict[str, Any]:
     }
 
 
-class Submitted(NamedTuple):  # (a frozen dataclass's __init__ costs 1 µs per submission)
+class Submitted(NamedTuple):
     job_id: str
     status: str
     replayed: bool
+
+
+class _Queued(NamedTuple):
+    """A job stored earlier in the same group, as a later submission with its key sees it."""
+    id: str
+    request_hash: str | None
+    status: str = PENDING
+    lease_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,57 +104,98 @@ class NotCancellable(Exception):
         self.status = status
 
 
+class NewJob(NamedTuple):
+    """One submission waiting for its group: its row's values, and its key's."""
+    job_id: str
+    client_id: str
+    context: dict[str, Any]
+    max_attempts: int
+    key: str | None
+    request_hash: str | None
+    weight: int
+
+
+MAX_GROUP_WEIGHT = 500
+# A group's weight: one per job, plus one per 16 KiB of its stored context. A group of small
+# jobs holds up to MAX_GROUP_WEIGHT of them; large ones (a context carries the request body,
+# twice: parsed and raw) stop it at about 8 MiB, one job however large always fitting on its
+# own: a burst of 1 MiB submissions must not become one statement of 1 GB (PostgreSQL's limit).
+WEIGHT_UNIT = 16_384
+_KEYED = (jobs.c.id, jobs.c.client_id, jobs.c.idempotency_key, jobs.c.request_hash,
+          jobs.c.status, jobs.c.lease_token)
+
+
 class JobStore:
     def __init__(self, engine: AsyncEngine, queue: LeaseQueue, idempotency_ttl: float,
-                 appends: Appends, intake_writers: int = 1,
-                 on_stored: Callable[[int], None] | None = None) -> None:
-        """`on_stored(n)`: after n new jobs are committed (replays of a key are not new)."""
+                 writers: int = 1, on_stored: Callable[[int], None] | None = None) -> None:
+        """`writers`: submission groups committed at once on PostgreSQL (`[jobs]
+        intake_writers`); SQLite always commits one at a time. `on_stored(n)`: after each
+        commit of n new jobs (replays of a key are not new)."""
         self.engine = engine
         self.queue = queue
         self.idempotency_ttl = idempotency_ttl
         self.on_stored = on_stored
-        self.intake = Intake(queue, appends, writers=intake_writers, on_stored=on_stored)
+        self.group: GroupCommit[NewJob, Submitted] = GroupCommit(
+            self._write, writers=1 if queue.dialect == "sqlite" else writers,
+            max_weight=MAX_GROUP_WEIGHT, weight=operator.attrgetter("weight"))
 
     async def submit(self, context: dict[str, Any], client_id: str, max_attempts: int,
                      idempotency_key: str | None = None) -> Submitted:
         """Store a job for the request `context` (`InvocationContext.to_json`); returns once
-        it is committed (or, for a key already used by the same request, that job)."""
-        job_id = new_job_id()
-        if idempotency_key is None:
-            await self.intake.add((job_id, client_id, context["definition"],
-                                   json_text(context), max_attempts))
-            return Submitted(job_id, QUEUED, False)
+        it is committed (or, for a key already used by the same request, that job). Raises
+        IdempotencyMismatch for a key used by another request."""
+        digest = None if idempotency_key is None else fingerprint(context)
+        weight = 1 + len(json_text(context)) // WEIGHT_UNIT
+        return await self.group.submit(NewJob(new_job_id(), client_id, context, max_attempts,
+                                              idempotency_key, digest, weight))
+
+    async def _write(self, group: list[NewJob]) -> list[Submitted | BaseException]:
+        """One transaction for the group: keyed submissions answered from the jobs their key
+        already names, every other one inserted (one statement for all)."""
         now = utcnow()
-        values = {"id": job_id, "client_id": client_id, "service": context["definition"],
-                  "context": context, "max_attempts": max_attempts,
-                  "created_at": now, "updated_at": now, "idempotency_key": idempotency_key}
-        values["request_hash"] = digest = fingerprint(context)
+        async with self.queue.transaction() as conn:
+            answers = await self._answer_keys(conn, group, now)
+            new = [job for job, answer in zip(group, answers, strict=True) if answer is None]
+            await self.queue.enqueue(conn, [_row(job, now) for job in new], run_at=now)
+        if new and self.on_stored is not None:
+            self.on_stored(len(new))
+        return [Submitted(job.job_id, QUEUED, False) if answer is None else answer
+                for job, answer in zip(group, answers, strict=True)]
+
+    async def _answer_keys(self, conn: AsyncConnection, group: list[NewJob],
+                           now: datetime) -> list[Submitted | BaseException | None]:
+        """Per submission: None to store it, or its answer (the job its key names, replayed;
+        IdempotencyMismatch for another request). Submissions of one group are taken in
+        order, as if each ran alone: the second of two with the same key replays the first."""
+        pairs = sorted({(job.client_id, job.key) for job in group if job.key is not None})
+        if not pairs:
+            return [None] * len(group)
         c = jobs.c
-        mine = and_(c.client_id == client_id, c.idempotency_key == idempotency_key)
-        for attempt in (1, 2):
-            try:
-                async with self.queue.transaction() as conn:
-                    # A key older than the TTL is free again: the old job keeps running, unkeyed.
-                    await conn.execute(update(jobs).where(
-                        mine, c.created_at < now - timedelta(seconds=self.idempotency_ttl))
-                        .values(idempotency_key=None))
-                    existing = (await conn.execute(
-                        select(c.id, c.request_hash, c.status, c.lease_token).where(mine)
-                    )).first()
-                    if existing is not None:
-                        if existing.request_hash != digest:
-                            raise IdempotencyMismatch(existing.id)
-                        return Submitted(existing.id,
+        # one index seek per key (a row-value IN list scans SQLite's whole index)
+        mine = or_(*(and_(c.client_id == client, c.idempotency_key == key)
+                     for client, key in pairs))
+        # A key older than the TTL is free again: the old job keeps running, unkeyed.
+        await conn.execute(update(jobs).where(
+            mine, c.created_at < now - timedelta(seconds=self.idempotency_ttl))
+            .values(idempotency_key=None))
+        named = {(row.client_id, row.idempotency_key): row
+                 for row in (await conn.execute(select(*_KEYED).where(mine))).all()}
+        answers: list[Submitted | BaseException | None] = []
+        for job in group:
+            if job.key is None:
+                answers.append(None)
+                continue
+            existing = named.get((job.client_id, job.key))
+            if existing is None:
+                named[job.client_id, job.key] = _Queued(job.job_id, job.request_hash)
+                answers.append(None)
+            elif existing.request_hash != job.request_hash:
+                answers.append(IdempotencyMismatch(existing.id))
+            else:
+                answers.append(Submitted(existing.id,
                                          public_status(existing.status, existing.lease_token),
-                                         True)
-                    await self.queue.enqueue(conn, [values], run_at=now)
-                if self.on_stored is not None:
-                    self.on_stored(1)
-                return Submitted(job_id, QUEUED, False)
-            except IntegrityError:  # the same key raced in from a concurrent request
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
+                                         True))
+        return answers
 
     async def get(self, client_id: str, job_id: str) -> Any:
         """The job's row (see `view`); another client's job is as unknown as a missing one."""
@@ -189,6 +241,12 @@ class JobStore:
             raise NotCancellable(public_status(row.status, row.lease_token))
         return row
 
+
+def _row(job: NewJob, now: datetime) -> dict[str, Any]:
+    return {"id": job.job_id, "client_id": job.client_id, "service": job.context["definition"],
+            "context": job.context, "max_attempts": job.max_attempts,
+            "idempotency_key": job.key, "request_hash": job.request_hash,
+            "created_at": now, "updated_at": now}
 
 
 def retry_after(row: Any, poll_after: float) -> int | None:

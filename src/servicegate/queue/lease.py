@@ -34,11 +34,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    String,
     Table,
     and_,
     bindparam,
@@ -46,52 +41,18 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
-from servicegate.storage.appends import Appends
-from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.id_lists import among
+from servicegate.storage.queue_columns import DONE, FAILED, PENDING, PENDING_ONLY
 
-PENDING = "pending"
-DONE = "succeeded"
-FAILED = "failed"
-# What a new item starts with, in this order after the caller's columns (see `inserter`).
-_NEW = ("status", "run_at", "lease_token", "attempts")
-# The due index's predicate, and the condition claims and stats write out literally (a bound
-# parameter would keep the planner from proving that a statement's rows are in the index).
-PENDING_ONLY = f"status = '{PENDING}'"
 _CLAIMING = "SELECT set_config('enable_sort', 'off', true)"
 _CLAIMING_RELAXED = ("SELECT set_config('enable_sort', 'off', true), "
                      "set_config('synchronous_commit', 'off', true)")
-# Percent of each heap page PostgreSQL fills on insert, leaving room for claims' HOT updates.
-FILLFACTOR = 50
-
-
-def queue_columns() -> list[Column[Any]]:
-    """The columns a table needs to be a queue (add them to its Table definition)."""
-    return [
-        Column("status", String(16), nullable=False, default=PENDING),
-        Column("run_at", DateTime(timezone=True), nullable=False),
-        Column("lease_token", String(32), nullable=True),
-        Column("lease_until", DateTime(timezone=True), nullable=True),
-        Column("attempts", Integer, nullable=False, default=0),
-    ]
-
-
-def queue_index(table_name: str) -> Index:
-    """The index claims walk: pending items by due time (then id, the claim's full order)."""
-    return Index(f"ix_{table_name}_due", "run_at", "id", sqlite_where=text(PENDING_ONLY),
-                 postgresql_where=text(PENDING_ONLY))
-
-
-def queue_table_options() -> dict[str, Any]:
-    """Table keyword arguments for a queue table (PostgreSQL page fill, see `FILLFACTOR`)."""
-    return {"postgresql_with": {"fillfactor": FILLFACTOR}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,32 +125,6 @@ class LeaseQueue:
         values = [{"status": PENDING, "run_at": when, "attempts": 0, "lease_token": None, **r}
                   for r in rows]
         await conn.execute(self.table.insert(), values)
-
-    def inserter(self, columns: Sequence[str], shared: Sequence[str] = ()) -> BulkInsert:
-        """A compiled insert for `enqueue_rows`: `columns` with a value per row, then `shared`
-        and the queue's own columns with one value for all the rows of a batch."""
-        return BulkInsert(self.engine.dialect, self.table, columns, (*shared, *_NEW))
-
-    async def enqueue_rows(self, conn: AsyncConnection, insert: BulkInsert,
-                           rows: Sequence[tuple[Any, ...]], *, run_at: datetime,
-                           shared: tuple[Any, ...] = ()) -> None:
-        """`enqueue` for hot paths: each row a tuple of the inserter's `columns`, already in the
-        driver's form (`insert.bind`), as are the `shared` values; the queue's columns are
-        added (pending, due `run_at`)."""
-        await insert.execute(conn, rows, self._new_values(insert, shared, run_at))
-
-    async def enqueue_appended(self, appends: Appends, insert: BulkInsert,
-                               rows: Sequence[tuple[Any, ...]], *, run_at: datetime,
-                               shared: tuple[Any, ...] = ()) -> None:
-        """`enqueue_rows` committed on their own, through a writer of storage/appends.py
-        (after this queue's own writes in this process, as `transaction` is)."""
-        async with self._turn():
-            await appends.append(insert, rows, self._new_values(insert, shared, run_at))
-
-    @staticmethod
-    def _new_values(insert: BulkInsert, shared: tuple[Any, ...],
-                    run_at: datetime) -> tuple[Any, ...]:
-        return (*shared, PENDING, insert.bind("run_at", run_at), None, 0)
 
     # -- consuming -------------------------------------------------------------------------
     async def claim(self, limit: int, lease: float, *, now: datetime | None = None,

@@ -1,8 +1,8 @@
 """Queue gauges for /metrics: depth by state and the age of the oldest due item, sampled
 periodically by each queue's owner (webhook deliveries, jobs).
 
-A sample counts the pending rows one by one (275 ms for 530,000 queued jobs on SQLite), in
-every gateway process, so under a large backlog sampling every `SAMPLE_EVERY` seconds would
+A sample counts the pending rows one by one (its time grows with the backlog), in every
+gateway process, so under a large backlog sampling every `SAMPLE_EVERY` seconds would
 take a growing share of a core just when the workers need it. The pause after a sample is
 therefore at least `(1 - MAX_DUTY) / MAX_DUTY` times as long as the sample took: sampling
 never takes more than `MAX_DUTY` of the time, and the gauges just update less often.

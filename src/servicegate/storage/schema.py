@@ -23,7 +23,7 @@ from sqlalchemy import (
     text,
 )
 
-from servicegate.queue import queue_columns, queue_index, queue_table_options
+from servicegate.storage.queue_columns import queue_columns, queue_index, queue_table_options
 
 metadata = MetaData(
     naming_convention={
@@ -63,7 +63,7 @@ api_keys = Table(
     Index("ix_api_keys_client", "client_id"),
 )
 
-# -- webhooks and events (issue 4) ---------------------------------------------------------------
+# -- webhooks and events -------------------------------------------------------------------------
 
 webhooks = Table(
     "webhooks",
@@ -142,7 +142,7 @@ delivery_attempts = Table(
     Index("ix_delivery_attempts_delivery", "delivery_id"),
 )
 
-# Identity search (issue 5). `doc` is the identity as answered (JSON text); the other columns
+# Identity search. `doc` is the identity as answered (JSON text); the other columns
 # are what filters and ordering run on. `*_lc` columns hold Python's str.lower() of their
 # source so `tolower(...)` is Unicode-correct on SQLite too and can use a plain index.
 identities = Table(
@@ -195,7 +195,7 @@ identity_addresses = Table(
     Index("ix_identity_addresses_zip_code", "zip_code"),
 )
 
-# -- asynchronous jobs (issue 6) -----------------------------------------------------------------
+# -- asynchronous jobs --------------------------------------------------------------------------
 
 jobs = Table(
     "jobs",

@@ -12,13 +12,12 @@ from typing import Any
 
 import aiohttp
 import structlog
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, utcnow
 from servicegate.config import WebhooksConfig
 from servicegate.queue import Claim, LeaseQueue
-from servicegate.storage.bulk_insert import BulkInsert
 from servicegate.storage.id_lists import among
 from servicegate.storage.schema import delivery_attempts, events, webhooks
 from servicegate.webhooks import metrics, signing
@@ -28,8 +27,6 @@ from servicegate.webhooks.store import ACTIVE, CANCELLED, DISABLED, HELD, Webhoo
 
 log = structlog.get_logger("servicegate.webhooks.worker")
 CLAIMED = ("id", "event_id", "webhook_id", "attempts", "attempt_budget")
-ATTEMPT_COLUMNS = ("delivery_id", "attempt", "started_at", "status_code", "duration_ms",
-                   "response_body", "error")
 FLUSH_EVERY = 0.04
 FLUSH_MAX = 500
 FLUSH_TRIES = 3
@@ -40,7 +37,7 @@ class _Settled:
     # The queue transition; None for a success, whose `done` is (token, id, status code):
     # the successes of a flush are completed together, one UPDATE per token and status code.
     outcome: dict[str, Any] | None
-    attempt: tuple[Any, ...] | None = None  # a delivery_attempts row in ATTEMPT_COLUMNS order
+    attempt: dict[str, Any] | None = None  # a delivery_attempts row
     webhook_id: str | None = None
     verdict: str | None = None  # "ok", "final" (failed for good), "gone" (410)
     metric: str = "retry"
@@ -65,10 +62,6 @@ class DeliveryWorker:
     _has_results: asyncio.Event = field(default_factory=asyncio.Event)
     _flush_failures: int = 0
     _counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    _attempts: BulkInsert = field(init=False)
-
-    def __post_init__(self) -> None:
-        self._attempts = BulkInsert(self.engine.dialect, delivery_attempts, ATTEMPT_COLUMNS)
 
     def notify(self) -> None:
         self.wake.set()
@@ -191,9 +184,10 @@ class DeliveryWorker:
         self._settle(self.outcome(token, row, hook, result))
 
     def outcome(self, token: str, row: Any, hook: WebhookRecord, result: AttemptResult) -> _Settled:
-        attempt = (row.id, row.attempts, self._attempts.bind("started_at", result.started_at),
-                   result.status_code, round(result.duration * 1000, 3), result.response_body,
-                   result.error)
+        attempt = {"delivery_id": row.id, "attempt": row.attempts,
+                   "started_at": result.started_at, "status_code": result.status_code,
+                   "duration_ms": round(result.duration * 1000, 3),
+                   "response_body": result.response_body, "error": result.error}
         if result.ok:  # the common case: completed in `flush` (stamped with its time)
             return _Settled(None, attempt, hook.id, "ok", "succeeded",
                             (token, row.id, result.status_code))
@@ -256,7 +250,9 @@ class DeliveryWorker:
                                               updated_at=now, last_status_code=status_code,
                                               last_error=None)
                 await self.queue.settle(conn, others)
-                await self._attempts.execute(conn, [s.attempt for s in batch if s.attempt])
+                attempts = [s.attempt for s in batch if s.attempt]
+                if attempts:
+                    await conn.execute(insert(delivery_attempts), attempts)
                 await self._health(conn, batch)
         except Exception as exc:
             self._flush_failures += 1
