@@ -31,9 +31,6 @@ class JobService:
         self.store = JobStore(engine, self.queue, config.idempotency_ttl,
                               config.intake_writers, on_stored=self._stored)
         self.workers: list[JobWorker] = []
-        # the `Retry-After` of a 202 (jobs just queued), as a response header
-        self.retry_after_header = (b"retry-after",
-                                   str(max(1, round(config.poll_after))).encode("ascii"))
 
     async def submit(self, context: dict[str, Any], client_id: str,
                      idempotency_key: str | None) -> Submitted:
