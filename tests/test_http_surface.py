@@ -30,8 +30,7 @@ async def test_reserved_paths_answer_other_methods_405(gateway, method, path):
 async def test_framework_errors_and_crashes_carry_the_request_id(gateway):
     # Starlette's error middlewares answer these with the handlers of web/errors.py.
     from starlette.requests import Request
-
-    from servicegate.web.routing import Route
+    from starlette.routing import Route
 
     async def boom(request: Request):
         raise RuntimeError("secret-ish internals")

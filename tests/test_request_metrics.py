@@ -18,8 +18,8 @@ async def test_metrics_label_the_route_template(dgw):
     assert (await dgw.call("GET", "/services/hello/a/b")).status_code == 200
     assert (await dgw.call("GET", "/services/identity")).status_code != 404
     text = (await dgw.client.get("/metrics")).text
-    assert 'route="/services/{name}"' in text
-    assert 'route="/services/{name}/{subpath:path}"' in text
+    assert 'route="/services/{name:definition}"' in text
+    assert 'route="/services/{name:definition}/{subpath:path}"' in text
     assert 'route="/services/identity"' in text
     assert ('servicegate_definition_requests_total{definition="hello",status="200",'
             'via="services"}') in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import structlog
@@ -29,9 +30,9 @@ from servicegate.api import (
     webhooks,
 )
 from servicegate.config import Settings, load_settings
-from servicegate.runtime import Runtime
+from servicegate.runtime import Runtime, settle_heap
 from servicegate.web.errors import HANDLERS
-from servicegate.web.middleware import BodyLimit, Observe, RequestId
+from servicegate.web.middleware import RequestContext
 
 log = structlog.get_logger("servicegate.app")
 
@@ -47,13 +48,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     base = settings.server.base_path
     document = openapi.build_document([m.OPENAPI for m in modules], base)
     routes: list[BaseRoute] = [
-        # The fixed /services/* routes (ping, identity, jobs) come before the definition
-        # routes, which match any name.
+        # Routes are tried in order: the busiest first. The definition routes never take a
+        # reserved name (`{name:definition}`), so the fixed ones below keep their paths.
+        *services.routes(),
+        *callback.routes(),
         *ping.routes(),
         *identity.routes(),
         *jobs.routes(),
-        *services.routes(),
-        *callback.routes(),
         *health.routes(),
         *oauth.routes(),
         *admin_clients.routes(),
@@ -72,21 +73,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = rt = runtime or await Runtime.start(settings)
         if started:
             await rt.start_background()
+        thresholds = settle_heap()
         log.info("started", base_path=base or "/")
         try:
             yield
         finally:
+            gc.set_threshold(*thresholds)
             if started:
                 await rt.stop()
             log.info("stopped")
 
-    middleware = [Middleware(RequestId), Middleware(BodyLimit, limit=settings.limits.max_body_bytes)]
-    if settings.metrics.enabled or settings.logging.access_log:
-        middleware.append(Middleware(Observe, metrics_on=settings.metrics.enabled,
-                                     access_log_on=settings.logging.access_log))
     app = Starlette(
         routes=[Mount(base, routes=routes)] if base else routes,
-        middleware=middleware,
+        middleware=[Middleware(RequestContext, max_body_bytes=settings.limits.max_body_bytes,
+                               metrics_on=settings.metrics.enabled,
+                               access_log_on=settings.logging.access_log)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
     )

@@ -135,9 +135,10 @@ class Invocation:
 class Action:
     """A compiled action: everything checked and compiled at load; `run` per request."""
 
-    #: True when `run` never waits on anything (nothing to time out): `invoke` then arms no
-    #: timer for the definition's timeout.
-    instant: bool = False
+    #: The longest `run` can take when the action enforces that itself (0: it never waits;
+    #: an upstream call: its own timeout), or None. `invoke` arms no timer of its own when
+    #: this bound keeps within the definition's timeout.
+    max_seconds: float | None = None
 
     async def run(self, invocation: Invocation) -> ActionResult:  # pragma: no cover - abstract
         raise NotImplementedError

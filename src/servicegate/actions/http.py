@@ -131,6 +131,7 @@ class HttpAction(Action):
         self.timeout_seconds = spec.timeout
         retry = RetrySpec(attempts=spec.retries) if isinstance(spec.retries, int) else spec.retries
         self.retry = retry if retry.attempts > 0 else None
+        self.max_seconds = spec.timeout if self.retry is None else None
         self.max_bytes = ctx.settings.definitions.max_upstream_response_bytes
         self.response: ResponseSpec | None = None
         if isinstance(spec.response, ResponseSpec):

@@ -23,7 +23,7 @@ class StaticSpec(ActionSpec):
 
 
 class StaticAction(Action):
-    instant = True
+    max_seconds = 0.0
     def __init__(self, spec: StaticSpec, ctx: BuildContext, where: str) -> None:
         self.definition = ctx.definition
         self.status = spec.status

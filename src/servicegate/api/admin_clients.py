@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -13,7 +14,6 @@ from servicegate.auth.scopes import ADMIN, validate_scopes
 from servicegate.problems import Problem
 from servicegate.web.bodies import parse
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,199}$"
 

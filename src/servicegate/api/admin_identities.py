@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -13,7 +14,6 @@ from servicegate.identity.service import IdentityService
 from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 
 def _service(request: Request) -> IdentityService:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -12,7 +13,6 @@ from servicegate.auth.scopes import ADMIN
 from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 from servicegate.webhooks.store import NoSuchWebhook
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from starlette.routing import Route
+
 from servicegate.api.invocation import DefinitionEndpoint
-from servicegate.web.routing import Route
 
 
 def routes() -> list[Route]:
-    return [Route("/callback/{name}", DefinitionEndpoint("callback"), methods=["GET", "POST"])]
+    return [Route("/callback/{name:definition}", DefinitionEndpoint("callback"),
+                  methods=["GET", "POST"])]
 
 
 OPENAPI = {

@@ -8,6 +8,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -16,7 +17,6 @@ from servicegate.auth.scopes import EVENTS_PUBLISH
 from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 from servicegate.webhooks.publisher import EventIdConflict, NewEvent
 
 EVENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"

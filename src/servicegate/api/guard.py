@@ -9,11 +9,12 @@ from servicegate.auth.authenticator import Unauthenticated
 from servicegate.auth.principal import Principal
 from servicegate.auth.scopes import missing
 from servicegate.problems import Problem
+from servicegate.runtime import Runtime
 
 CHALLENGE = 'Bearer realm="servicegate", ApiKey header="X-API-Key"'
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(request: Request, runtime: Runtime | None = None) -> Principal:
     api_key = authorization = None
     for name, value in request.headers.raw:  # the first of each, in one pass
         if name == b"x-api-key" and api_key is None:
@@ -21,7 +22,8 @@ async def authenticate(request: Request) -> Principal:
         elif name == b"authorization" and authorization is None:
             authorization = value.decode("latin-1")
     try:
-        return await runtime_of(request).authenticator.authenticate(api_key, authorization)
+        return await (runtime or runtime_of(request)).authenticator.authenticate(
+            api_key, authorization)
     except Unauthenticated as exc:
         challenge = CHALLENGE if "required" in str(exc) else f'{CHALLENGE}, error="invalid_token"'
         raise Problem(401, str(exc), headers={"WWW-Authenticate": challenge}) from None

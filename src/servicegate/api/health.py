@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.state import runtime_of
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 
 async def healthz(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -11,7 +12,6 @@ from servicegate.auth.scopes import IDENTITY_READ
 from servicegate.identity.odata import QueryError
 from servicegate.problems import Problem
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 OPTIONS = ("$filter", "$orderby", "$skip", "$top")
 
@@ -52,7 +52,7 @@ async def search_identities(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/services/identity", search_identities, methods=["GET"], exclusive=True)]
+    return [Route("/services/identity", search_identities, methods=["GET"])]
 
 
 _PARAMS = [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authenticate
 from servicegate.api.state import runtime_of
@@ -17,7 +18,6 @@ from servicegate.jobs.store import STATUSES, NoSuchJob, NotCancellable, retry_af
 from servicegate.problems import Problem
 from servicegate.web import listing
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 _QUERY = {"status", "cursor", "limit"}

@@ -13,11 +13,11 @@ from prometheus_client import (
 )
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import ADMIN
-from servicegate.web.routing import Route
 
 
 def _registry() -> CollectorRegistry:

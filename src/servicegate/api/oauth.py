@@ -10,13 +10,13 @@ from urllib.parse import parse_qsl, unquote
 import structlog
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.state import runtime_of
 from servicegate.auth import credentials
 from servicegate.auth.scopes import grants
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 log = structlog.get_logger("servicegate.oauth")
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -8,10 +8,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
 
 from servicegate import __version__
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 TAGS = [
     {"name": "Callback", "description": "Named callbacks invoked by partners and providers"},

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authenticate
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 
 GROUPS = {"services": "Services", "callback": "Callback", "webhooks": "Webhooks"}
 
@@ -18,7 +18,7 @@ async def ping(request: Request) -> Response:
 
 
 def route(group: str) -> Route:
-    return Route(f"/{group}/ping", ping, methods=["GET"], exclusive=True)
+    return Route(f"/{group}/ping", ping, methods=["GET"])
 
 
 def routes() -> list[Route]:

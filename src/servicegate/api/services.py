@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from starlette.routing import Route
+
 from servicegate.api.invocation import MAX_IDEMPOTENCY_KEY, DefinitionEndpoint
-from servicegate.web.routing import Route
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 def routes() -> list[Route]:
     endpoint = DefinitionEndpoint("services")
-    return [Route("/services/{name}", endpoint, methods=METHODS),
-            Route("/services/{name}/{subpath:path}", endpoint, methods=METHODS)]
+    return [Route("/services/{name:definition}", endpoint, methods=METHODS),
+            Route("/services/{name:definition}/{subpath:path}", endpoint, methods=METHODS)]
 
 
 _RESPONSES = {

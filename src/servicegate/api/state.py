@@ -8,6 +8,8 @@ from servicegate.runtime import Runtime
 
 
 def runtime_of(request: Request) -> Runtime:
-    """The runtime `create_app` (or its lifespan) put on the application's state."""
-    runtime: Runtime = request.app.state.runtime
+    """The runtime `create_app` (or its lifespan) put on the application's state. (Read as
+    an item: `State`'s attribute access runs only after the normal lookup failed, raising and
+    dropping an AttributeError on every request.)"""
+    runtime: Runtime = request.app.state["runtime"]
     return runtime

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -17,7 +18,6 @@ from servicegate.problems import Problem
 from servicegate.web import listing
 from servicegate.web.bodies import parse
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 from servicegate.webhooks.deliveries import STATUSES, CannotRetry, NoSuchDelivery
 
 _QUERY = {"url", "event", "status", "since", "cursor", "limit"}

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
@@ -14,7 +15,6 @@ from servicegate.auth.scopes import WEBHOOKS
 from servicegate.problems import Problem
 from servicegate.web.bodies import parse
 from servicegate.web.responses import JSONResponse
-from servicegate.web.routing import Route
 from servicegate.webhooks.store import UNSET, NoSuchWebhook
 from servicegate.webhooks.targets import validate_url
 

@@ -10,7 +10,7 @@ import structlog
 from servicegate import logs
 from servicegate.cli.lifecycle import announce, node_data
 from servicegate.config import Settings
-from servicegate.runtime import Runtime
+from servicegate.runtime import Runtime, settle_heap
 from servicegate.storage.migrate import upgrade
 
 log = structlog.get_logger("servicegate.worker")
@@ -26,6 +26,7 @@ async def run_worker(settings: Settings, workers: int) -> None:
         await upgrade(runtime.engine)
         await announce(settings, "procsrvstartup", node_data(workers=workers))
         runtime.start_workers(webhook_workers=workers)
+        settle_heap()
         log.info("worker_started", webhook_workers=workers)
         while not stop.is_set():
             dead = runtime.dead_workers()

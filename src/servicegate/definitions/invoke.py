@@ -25,7 +25,8 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
                  services: ActionServices) -> ActionResult:
     invocation = Invocation(definition.name, context, services, definition.env_names)
     try:
-        if definition.action.instant:
+        bound = definition.action.max_seconds
+        if bound is not None and bound <= definition.timeout:
             return await definition.action.run(invocation)
         async with asyncio.timeout(definition.timeout):
             return await definition.action.run(invocation)

@@ -1,5 +1,5 @@
-"""Pure ASGI middlewares around every request: request id, body size limit, metrics and the
-access log. None of them handles exceptions: Starlette's ServerErrorMiddleware and
+"""The pure ASGI middleware around every request: request id, body size limit, metrics and
+the access log. It handles no exception: Starlette's ServerErrorMiddleware and
 ExceptionMiddleware do, with the handlers of web/errors.py."""
 
 from __future__ import annotations
@@ -20,69 +20,69 @@ _SAFE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 access_log = structlog.get_logger("servicegate.access")
 
 
-class RequestId:
-    """Takes the caller's `X-Request-Id` when it is safe to echo, or makes one; keeps it in
-    `scope["state"]["request_id"]` (problems quote it as `traceId`, upstreams receive it)
-    and answers it in the response's `X-Request-Id`.
-
-    A made id needs to be unique, not secret: 128 bits of the `random` module (reseeded in
-    every forked worker), without the system call `secrets` makes for each one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = None
-        for name, value in scope["headers"]:  # the last acceptable one: a proxy appends its own
-            if name == b"x-request-id" and _SAFE_ID.fullmatch(value):
-                request_id = value
-        if request_id is None:
-            request_id = b"%032x" % random.getrandbits(128)
-        scope.setdefault("state", {})["request_id"] = request_id.decode("ascii")
-        header = (b"x-request-id", request_id)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), header]
-            await send(message)
-
-        await self.app(scope, receive, send_with_id)
-
-
 class BodyTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"body over {limit} bytes")
         self.limit = limit
 
 
-class BodyLimit:
-    """Refuses a request body over `limit` bytes: at once (413, connection closed) when its
-    Content-Length says so, otherwise (a chunked body) when the bytes received pass the
-    limit, raising BodyTooLarge where the endpoint reads it. Starlette's own body limit
-    middleware answers plain text; every error here is a problem."""
+class RequestContext:
+    """What the gateway does around every request, in one layer (each ASGI layer costs every
+    request a frame and a `send` wrapper; bench/RESULTS.md's decision log has the figures):
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    - the request id: the caller's `X-Request-Id` when it is safe to echo (the last one, as a
+      proxy appends its own), or a new one; kept in `scope["state"]["request_id"]` (problems
+      quote it as `traceId`, upstreams receive it) and answered in `X-Request-Id`. A new id
+      needs to be unique, not secret: 128 bits of the `random` module (reseeded in every
+      forked worker), without the system call `secrets` makes for each one;
+    - the body limit: a Content-Length over it is answered 413 at once (connection closed);
+      a chunked body is counted as it arrives, raising BodyTooLarge where the endpoint reads
+      it (Starlette's own body limit middleware answers plain text, not a problem);
+    - metrics and the access log line, by route template, method and status.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool,
+                 access_log_on: bool) -> None:
         self.app = app
-        self.limit = limit
+        self.limit = max_body_bytes
+        self.metrics_on = metrics_on
+        self.access_log_on = access_log_on
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = next((v for n, v in scope["headers"] if n == b"content-length"), None)
-        if length is None:  # chunked or no body: count what arrives
-            await self.app(scope, self._counted(receive), send)
-            return
-        if not length.isdigit() or int(length) > self.limit:
-            problem = Problem(413, f"request body exceeds the limit of {self.limit} bytes",
-                              headers={"Connection": "close"}, limit=self.limit)
-            await response_for(Request(scope), problem)(scope, receive, send)
-            return
-        # The server delivers at most Content-Length bytes: nothing to count.
-        await self.app(scope, receive, send)
+        started = perf_counter()
+        request_id = length = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id" and _SAFE_ID.fullmatch(value):
+                request_id = value
+            elif name == b"content-length":
+                length = value
+        if request_id is None:
+            request_id = b"%032x" % random.getrandbits(128)
+        scope.setdefault("state", {})["request_id"] = request_id.decode("ascii")
+        header = (b"x-request-id", request_id)
+        status = 500  # what a request that raised is counted as
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        try:
+            if length is None:  # chunked, or no body at all
+                await self.app(scope, self._counted(receive), send_with_id)
+            elif length.isdigit() and int(length) <= self.limit:
+                await self.app(scope, receive, send_with_id)  # the server stops at its length
+            else:
+                problem = Problem(413, f"request body exceeds the limit of {self.limit} bytes",
+                                  headers={"Connection": "close"}, limit=self.limit)
+                await response_for(Request(scope), problem)(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, perf_counter() - started)
 
     def _counted(self, receive: Receive) -> Receive:
         received = 0
@@ -97,34 +97,6 @@ class BodyLimit:
             return message
 
         return counted
-
-
-class Observe:
-    """Counts and times each request by route template, method and status; writes one access
-    log line per request when that is on."""
-
-    def __init__(self, app: ASGIApp, *, metrics_on: bool, access_log_on: bool) -> None:
-        self.app = app
-        self.metrics_on = metrics_on
-        self.access_log_on = access_log_on
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = perf_counter()
-        status = 500  # what a request that raised is counted as
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            self._record(scope, status, perf_counter() - started)
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "<unmatched>"
