@@ -20,6 +20,7 @@ Via = Literal["services", "callback"]
 
 @dataclass(slots=True)
 class InvocationContext:
+    # api/invocation.py passes the fields positionally: keep their order.
     definition: str
     via: Via
     method: str

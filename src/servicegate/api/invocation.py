@@ -131,15 +131,13 @@ async def _answer(request: Request, runtime: Runtime, definition: CompiledDefini
         _verify(definition, raw, request)
     if definition.validator is not None:
         _check_input(definition, body)
-    context = InvocationContext(
-        definition=definition.name, via=via, method=request.method, segments=segments,
-        query=query, headers=captured, body=body, raw_body=raw,
-        content_type=headers.get("content-type"), form=form,
-        principal=principal.as_context() if principal else None,
-        request_id=request.scope.get("state", {}).get("request_id", ""))
+    context = InvocationContext(  # positional, in the fields' order: keywords cost twice
+        definition.name, via, request.method, segments, query, captured, body, raw,
+        headers.get("content-type"), form, principal.as_context() if principal else None,
+        request.scope.get("state", {}).get("request_id", ""))
     if run_async:
         assert principal is not None
-        return await _submit(request, runtime, context, principal, key, limit_headers)
+        return await _submit(request, headers, runtime, context, principal, key, limit_headers)
     return respond(await invoke(definition, context, runtime), limit_headers)
 
 
@@ -279,8 +277,20 @@ def respond(result: ActionResult, extra_headers: dict[str, str]) -> Response:
     return Response(body, result.status, headers, "application/json")
 
 
-async def _submit(request: Request, runtime: Runtime, context: InvocationContext,
-                  principal: Principal, key: str | None,
+def _job_url(request: Request, headers: dict[str, str], job_id: str) -> str:
+    """The job's absolute URL as the client addressed the gateway (its Host header, the base
+    path). Starlette's `url_for` would find the same by trying every route, which costs a
+    submission more than storing its job."""
+    scope = request.scope
+    host = headers.get("host")
+    if host is None:
+        server = scope.get("server") or ("localhost", None)
+        host = f"{server[0]}:{server[1]}" if server[1] else server[0]
+    return f"{scope['scheme']}://{host}{scope.get('root_path', '')}/services/jobs/{job_id}"
+
+
+async def _submit(request: Request, request_headers: dict[str, str], runtime: Runtime,
+                  context: InvocationContext, principal: Principal, key: str | None,
                   limit_headers: dict[str, str]) -> Response:
     """Everything is validated: store the job and answer 202 (asynchronous request-reply)."""
     try:
@@ -289,7 +299,7 @@ async def _submit(request: Request, runtime: Runtime, context: InvocationContext
         raise Problem(422, "this Idempotency-Key was already used for a different request "
                       "(method, service, sub-path, query or body)",
                       title="Idempotency key reused") from None
-    headers = {"Location": str(request.url_for("job", job_id=submitted.job_id)),
+    headers = {"Location": _job_url(request, request_headers, submitted.job_id),
                "Retry-After": str(max(1, round(runtime.settings.jobs.poll_after))),
                **limit_headers}
     if submitted.replayed:

@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from servicegate.clock import as_utc, isoformat, utcnow
 from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
-from servicegate.storage.engine import json_text
 from servicegate.storage.group_commit import GroupCommit
 from servicegate.storage.schema import jobs
 
@@ -145,7 +144,9 @@ class JobStore:
         it is committed (or, for a key already used by the same request, that job). Raises
         IdempotencyMismatch for a key used by another request."""
         digest = None if idempotency_key is None else fingerprint(context)
-        weight = 1 + len(json_text(context)) // WEIGHT_UNIT
+        # the request body dominates a stored context, which holds it twice (parsed, and raw
+        # in base64): its size weighs the job without serialising the context a second time
+        weight = 1 + 2 * len(context.get("raw_body", "")) // WEIGHT_UNIT
         return await self.group.submit(NewJob(new_job_id(), client_id, context, max_attempts,
                                               idempotency_key, digest, weight))
 
