@@ -57,7 +57,7 @@ class SqlAction(Action):
             raise ValueError(f"{where}.database: unknown database {spec.database!r} ({known})")
         self.database = spec.database
         self.statement = text(spec.query)
-        needed = set(self.statement._bindparams)
+        needed = set(self.statement.compile().params)
         given = set(spec.params)
         if needed - given:
             raise ValueError(f"{where}.params: missing values for "

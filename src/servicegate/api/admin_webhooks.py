@@ -34,8 +34,7 @@ async def enable(request: Request) -> Response:
         record = await runtime.webhooks.store.enable(request.path_params["webhook_id"][:64])
     except NoSuchWebhook:
         raise Problem(404, "no such webhook") from None
-    for wake in runtime.events.listeners:
-        wake()
+    runtime.events.wake()
     return JSONResponse(record.to_admin_json())
 
 

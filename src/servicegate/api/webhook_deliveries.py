@@ -81,8 +81,7 @@ async def retry_delivery(request: Request) -> Response:
         raise Problem(404, "you have no such delivery") from None
     except CannotRetry as exc:
         raise Problem(409, str(exc)) from None
-    for wake in runtime.events.listeners:
-        wake()
+    runtime.events.wake()
     return JSONResponse(found, status_code=202)
 
 
@@ -96,8 +95,7 @@ async def recover(request: Request) -> Response:
         raise Problem(404, "you have no webhook registered for this URL") from None
     except CannotRetry as exc:
         raise Problem(409, str(exc)) from None
-    for wake in runtime.events.listeners:
-        wake()
+    runtime.events.wake()
     return JSONResponse({"url": body.url, "since": isoformat(body.since), "requeued": count},
                         status_code=202)
 

@@ -10,7 +10,7 @@ import aiohttp
 import jwt
 import structlog
 
-from servicegate.auth.tokens import TokenError
+from servicegate.auth.tokens import TokenError, verified_claims
 from servicegate.config import ExternalIssuer
 
 log = structlog.get_logger("servicegate.auth.external")
@@ -72,19 +72,6 @@ class ExternalIssuers:
         if alg not in issuer.algorithms:
             raise TokenError("token algorithm not accepted")
         key = await self._key(issuer, str(header.get("kid", "")))
-        try:
-            return jwt.decode(
-                token,
-                key,
-                algorithms=issuer.algorithms,
-                audience=issuer.audience,
-                issuer=issuer.issuer,
-                options={"require": ["exp", "iss", "aud", "sub"]},
-                leeway=30,
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("token expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenError("token audience not accepted") from None
-        except jwt.PyJWTError:
-            raise TokenError("token invalid") from None
+        return verified_claims(token, key, algorithms=issuer.algorithms,
+                               audience=issuer.audience, issuer=issuer.issuer,
+                               required=["exp", "iss", "aud", "sub"], leeway=30)

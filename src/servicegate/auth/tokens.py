@@ -52,22 +52,25 @@ class TokenIssuer:
         verifier = self.keyset.verifier(str(header.get("kid", "")))
         if verifier is None:
             raise TokenError("token signed by an unknown key")
-        try:
-            return jwt.decode(
-                token,
-                verifier,
-                algorithms=[ALGORITHM],
-                audience=self.audience,
-                issuer=self.issuer,
-                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-                leeway=5,
-            )
-        except jwt.ExpiredSignatureError:
-            raise TokenError("token expired") from None
-        except jwt.InvalidAudienceError:
-            raise TokenError("token audience not accepted") from None
-        except jwt.PyJWTError:
-            raise TokenError("token invalid") from None
+        return verified_claims(token, verifier, algorithms=[ALGORITHM], audience=self.audience,
+                               issuer=self.issuer, required=["exp", "iat", "iss", "aud", "sub"],
+                               leeway=5)
+
+
+def verified_claims(token: str, key: Any, *, algorithms: list[str], audience: str, issuer: str,
+                    required: list[str], leeway: float) -> dict[str, Any]:
+    """`jwt.decode` with its refusals as TokenError messages a caller may see."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, key, algorithms=algorithms, audience=audience,
+                                            issuer=issuer, options={"require": required},
+                                            leeway=leeway)
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired") from None
+    except jwt.InvalidAudienceError:
+        raise TokenError("token audience not accepted") from None
+    except jwt.PyJWTError:
+        raise TokenError("token invalid") from None
+    return claims
 
 
 def unverified_header_and_issuer(token: str) -> tuple[dict[str, Any], str]:

@@ -42,16 +42,19 @@ def _warn_if_external(settings) -> None:  # type: ignore[no-untyped-def]
                           "external table, not the identities loaded here", highlight=False)
 
 
+BatchSizeOption = typer.Option(1000, min=1, max=10000, help="identities per transaction")
+WorkersOption = typer.Option(None, "--workers", min=0, max=32,
+                             help="processes that parse while the database writes (default: one "
+                                  "per core but one, at most 4; 0 = parse in this process)")
+
+
 @app.command("import")
 def import_(
     file: str = typer.Argument(..., help="a .jsonl or .csv file, or - for JSON Lines on stdin"),
     format: str | None = typer.Option(None, "--format", "-f", help="jsonl or csv (default: by "
                                       "file extension)"),
-    batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
-    workers: int | None = typer.Option(None, "--workers", min=0, max=32,
-                                       help="processes that parse while the database writes "
-                                            "(default: one per core but one, at most 4; 0 = "
-                                            "parse in this process)"),
+    batch_size: int = BatchSizeOption,
+    workers: int | None = WorkersOption,
     keep_indexes: bool = typer.Option(False, "--keep-indexes",
                                       help="into an empty table too, maintain the search indexes "
                                            "row by row instead of rebuilding them at the end"),
@@ -151,11 +154,8 @@ def generate(
     out: str | None = typer.Option(None, "--out", "-o",
                                    help="write JSON Lines to this file (- for stdout) instead "
                                         "of the database"),
-    batch_size: int = typer.Option(1000, min=1, max=10000, help="identities per transaction"),
-    workers: int | None = typer.Option(None, "--workers", min=0, max=32,
-                                       help="processes that parse while the database writes "
-                                            "(default: one per core but one, at most 4; 0 = "
-                                            "parse in this process)"),
+    batch_size: int = BatchSizeOption,
+    workers: int | None = WorkersOption,
     config: Path | None = ConfigOption,
 ) -> None:
     """Generate deterministic synthetic Nordic identities (into the database or a file)."""

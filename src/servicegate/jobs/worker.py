@@ -29,6 +29,7 @@ from servicegate.jobs import metrics, policy
 from servicegate.jobs.policy import Verdict
 from servicegate.problems import Problem
 from servicegate.queue import Claim, LeaseQueue
+from servicegate.queue.claiming import claim_forever
 from servicegate.storage.schema import jobs
 from servicegate.webhooks.publisher import EventPublisher, NewEvent
 
@@ -74,27 +75,10 @@ class JobWorker:
     # -- claiming --------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         cfg = self.config
-        failures = 0
-        while True:
-            free = cfg.concurrency - len(self.running)
-            if free <= 0:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            self.wake.clear()
-            try:
-                claim = await self.queue.claim(free, cfg.lease, columns=CLAIMED, load=_started)
-                failures = 0
-            except Exception as exc:  # database unreachable and the like: keep trying
-                failures += 1
-                log.warning("claim_failed", worker=self.name, error=str(exc))
-                await asyncio.sleep(min(cfg.poll_interval * failures, 10.0))
-                continue
-            self._start(claim)
-            if len(claim.rows) == free:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), cfg.poll_interval)
+        await claim_forever(
+            self.queue, worker=self.name, lease=cfg.lease, poll_interval=cfg.poll_interval,
+            wake=self.wake, room=self._room, start=self._start, columns=CLAIMED, load=_started,
+            room_for=lambda: cfg.concurrency - len(self.running))
 
     def _start(self, claim: Claim) -> None:
         for row in claim.rows:

@@ -4,7 +4,6 @@ outcomes in batches (attempt log, retry schedule, endpoint health) in one transa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from servicegate.clock import as_utc, utcnow
 from servicegate.config import WebhooksConfig
 from servicegate.queue import Claim, LeaseQueue
+from servicegate.queue.claiming import claim_forever
 from servicegate.storage.id_lists import among
 from servicegate.storage.schema import delivery_attempts, events, webhooks
 from servicegate.webhooks import metrics, signing
@@ -78,32 +78,16 @@ class DeliveryWorker:
     # -- claiming --------------------------------------------------------------------------
     async def _claim_loop(self) -> None:
         cfg = self.config
-        failures = 0
         # Hold up to `concurrency` deliveries on the wire plus one claim batch ready, and claim
-        # in batches, so the next batch is claimed while the current one is being sent.
+        # in batches (at least half a batch), so the next batch is claimed while the current
+        # one is being sent.
         capacity = cfg.concurrency + cfg.claim_batch
-        low_water = max(1, cfg.claim_batch // 2)
-        while True:
-            free = capacity - len(self._inflight) - len(self._ready)
-            if free < low_water:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            asked = min(free, cfg.claim_batch)
-            self.wake.clear()
-            try:
-                claim = await self.queue.claim(asked, cfg.lease, columns=CLAIMED, load=self._load)
-                started = self._start(claim)
-                failures = 0
-            except Exception as exc:  # database unreachable and the like: keep trying
-                failures += 1
-                log.warning("claim_failed", worker=self.name, error=str(exc))
-                await asyncio.sleep(min(cfg.poll_interval * failures, 10.0))
-                continue
-            if started == asked:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), cfg.poll_interval)
+        await claim_forever(
+            self.queue, worker=self.name, lease=cfg.lease, poll_interval=cfg.poll_interval,
+            wake=self.wake, room=self._room, start=self._start, columns=CLAIMED, load=self._load,
+            minimum=max(1, cfg.claim_batch // 2),
+            room_for=lambda: min(capacity - len(self._inflight) - len(self._ready),
+                                 cfg.claim_batch))
 
     async def _load(self, conn: AsyncConnection,
                     rows: list[Any]) -> tuple[dict[str, WebhookRecord], dict[str, Any]]:
