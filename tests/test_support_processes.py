@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,11 @@ def test_timeout_kills_what_the_command_started(tmp_path):
         run_command(["sh", "-c", script], cwd=tmp_path, env={"PATH": "/usr/bin:/bin"},
                     timeout=1)
     pid = int(caught.value.output.split()[0])
+    # a killed process closes its pipes before the kernel marks it a zombie, so the
+    # output can end a moment before the state changes: wait for it with a deadline
+    deadline = time.monotonic() + 10
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not _alive(pid)
 
 
