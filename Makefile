@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run env test lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ run: $(STAMP)
 	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} $(BIN)/servicegate demo
 	DEMO_CALLBACK_SECRET=$${DEMO_CALLBACK_SECRET:-demo-callback-secret} \
 	SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} exec $(BIN)/servicegate serve
+
+## The demo client's credentials as shell variables: eval "$$(make -s env)"
+env: $(STAMP)
+	@SERVICEGATE_CONFIG=$${SERVICEGATE_CONFIG:-examples/servicegate.toml} $(BIN)/servicegate demo --env
 
 ## The whole test suite (SQLite and PostgreSQL)
 test: $(STAMP)

@@ -412,3 +412,34 @@ async def test_metrics_count_outcomes_and_queue_depth(hooks, receiver):
     assert values['servicegate_webhook_deliveries_total{outcome="succeeded"}'] >= 1
     assert values['servicegate_webhook_deliveries_total{outcome="retry"}'] >= 1
     assert values["servicegate_webhook_attempt_duration_seconds_count"] >= 2
+
+
+async def test_a_manual_retry_of_a_waiting_delivery_keeps_its_schedule(hooks, receiver):
+    """Retrying a delivery that waits for its next attempt moves that attempt up; when it
+    fails as well, the remaining scheduled attempts still come."""
+    receiver.default_status = 500
+    hooks.runtime.settings.webhooks.retry_schedule = [0.0, 3600.0, 3600.0, 3600.0]
+    hooks.runtime.webhooks.publisher.attempt_budget = 4
+    await register(hooks, receiver.url("/flaky"))
+    await publish(hooks)
+    await receiver.wait_for(1, "/flaky")
+
+    async def retrying():
+        found = (await listing(hooks, status="retrying"))["deliveries"]
+        return found[0] if found else None
+
+    waiting = await until(retrying)
+    assert waiting["status"] == "pending" and waiting["retrying"] and waiting["attempts"] == 1
+    r = await hooks.client.post(f"/webhooks/deliveries/{waiting['id']}/retry",
+                                headers=key(hooks.sub))
+    assert r.status_code == 202, r.text
+    await receiver.wait_for(2, "/flaky")
+
+    async def failed_again():
+        found = (await listing(hooks, status="retrying"))["deliveries"]
+        settled = found and found[0]["attempts"] == 2 and not found[0]["sending"]
+        return found[0] if settled else None
+
+    again = await until(failed_again)  # still pending, its next attempt scheduled
+    assert again["nextAttemptAt"] is not None and again["completedAt"] is None
+    assert (await listing(hooks, status="failed"))["deliveries"] == []

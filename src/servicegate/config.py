@@ -24,6 +24,7 @@ from pydantic_settings import (
 
 from servicegate.durations import Duration
 from servicegate.identity_shape import ADDRESS_MEMBERS, SCALAR_PATHS
+from servicegate.validation import describe
 
 CONFIG_ENV = "SERVICEGATE_CONFIG"
 DEFAULT_CONFIG_FILE = "servicegate.toml"
@@ -299,17 +300,19 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_file = _config_file_in_use()
+        toml_file = config_file_in_use()
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
 
 
 class ConfigError(Exception):
-    """Raised with a message that names the offending key."""
+    """Raised with a message that names the offending key, and where it was set."""
 
 
-def _config_file_in_use() -> Path | None:
+def config_file_in_use() -> Path | None:
+    """The configuration file this process reads: `SERVICEGATE_CONFIG`, else
+    `./servicegate.toml` when there is one, else none (defaults and environment only)."""
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
         return Path(explicit)
@@ -318,18 +321,56 @@ def _config_file_in_use() -> Path | None:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Load and validate; raise ConfigError naming the key on any invalid value."""
-    path = _config_file_in_use()
+    """Load and validate; raise ConfigError naming the key, where it was set (the environment
+    variable, or the file and line) and, for a typo, the nearest known key."""
+    path = config_file_in_use()
     if path is not None and not path.is_file():
         raise ConfigError(f"configuration file not found: {path}")
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            env = "SERVICEGATE_" + "__".join(str(p).upper() for p in err["loc"][:2])
-            lines.append(f"{key} (env {env}): {err['msg']}")
+        lines = [_where(err["loc"], path) + ": " + describe(err, Settings)
+                 for err in exc.errors()]
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     except Exception as exc:  # TOML syntax errors and the like
         raise ConfigError(f"invalid configuration file {path}: {exc}") from None
+
+
+def _where(loc: tuple[Any, ...], path: Path | None) -> str:
+    """`section.key`, then where it was set: the environment variable that overrides it, or
+    the file and line."""
+    key = ".".join(str(p) for p in loc)
+    env = "SERVICEGATE_" + "__".join(str(p).upper() for p in loc[:2])
+    if any(name.upper() == env for name in os.environ):
+        return f"{key} (env {env})"
+    line = _line_in_toml(path, loc) if path is not None else None
+    if line is not None:
+        return f"{path}:{line}: {key}"
+    return f"{key} (file {path})" if path is not None else key
+
+
+_TABLE = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"""^\s*["']?([A-Za-z0-9_.-]+)["']?\s*=""")
+
+
+def _line_in_toml(path: Path, loc: tuple[Any, ...]) -> int | None:
+    """The line that sets `loc` (`section.key`) in a TOML file, found by reading it as text:
+    the TOML parser keeps no positions. Falls back to the section's header line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        return None
+    parts = [str(p) for p in loc if not isinstance(p, int)]
+    section, key = ".".join(parts[:-1]), parts[-1] if parts else ""
+    current, header = "", None
+    for number, line in enumerate(text.splitlines(), 1):
+        table = _TABLE.match(line)
+        if table:
+            current = table.group(1).strip()
+            if current == section and header is None:
+                header = number
+            continue
+        found = _KEY.match(line)
+        if found and found.group(1) == key and current == section:
+            return number
+    return header

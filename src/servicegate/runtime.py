@@ -106,7 +106,12 @@ class Runtime:
         external.session = http
         authenticator = Authenticator(store, issuer, external, settings.auth.cache_ttl)
         definitions = DefinitionRegistry(settings)
-        definitions.load()
+        report = definitions.load()
+        log.info("definitions", directory=str(definitions.directory),
+                 loaded=len(report.loaded), broken_files=len({p.file for p in report.problems}))
+        if not report.loaded:
+            log.warning("no_definitions", directory=str(definitions.directory),
+                        hint="nothing is served at /services until definitions are added")
         databases = NamedDatabases(settings.databases)
         webhooks = WebhookService(engine, settings.webhooks)
         identity = IdentityService.create(settings.identity, engine)

@@ -6,16 +6,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from servicegate.actions.context import InvocationContext
 from servicegate.config import Settings
-from servicegate.storage.databases import NamedDatabases
-from servicegate.webhooks.publisher import EventPublisher
+
+if TYPE_CHECKING:  # (for the annotations only: compiling actions needs no database or client)
+    import aiohttp
+
+    from servicegate.storage.databases import NamedDatabases
+    from servicegate.webhooks.publisher import EventPublisher
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
@@ -146,6 +149,16 @@ class Action:
     def captured_headers(self) -> set[str]:
         """Request headers this action needs in the context (e.g. forwarded upstream)."""
         return set()
+
+
+def gateway_variables(settings: Settings) -> dict[str, Any]:
+    """`gateway` in a definition's templates: the gateway's own address, from `[server]`."""
+    server = settings.server
+    host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(server.host, server.host)  # noqa: S104
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return {"url": f"http://{host}:{server.port}{server.base_path}", "port": server.port,
+            "base_path": server.base_path}
 
 
 @dataclass(slots=True)

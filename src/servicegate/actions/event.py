@@ -20,7 +20,7 @@ from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
 from servicegate.expressions import ExpressionError, compile_value
 from servicegate.webhooks.catalog import EventCatalog
-from servicegate.webhooks.publisher import EventIdConflict
+from servicegate.webhooks.errors import EventIdConflict
 
 MAX_ID = 200
 

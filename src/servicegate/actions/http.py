@@ -19,13 +19,21 @@ from tenacity import (
 )
 from yarl import URL
 
-from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
+from servicegate.actions.base import (
+    Action,
+    ActionResult,
+    ActionSpec,
+    ActionType,
+    BuildContext,
+    Invocation,
+    gateway_variables,
+)
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
 from servicegate.actions.subpath import UnsafePath, checked_url, encode_segments, literal_base
 from servicegate.durations import Duration
-from servicegate.expressions import Value, compile_text, compile_value, is_literal
+from servicegate.expressions import Value, compile_text, compile_value, constant_text, is_literal
 
 log = structlog.get_logger("servicegate.actions.http")
 
@@ -109,14 +117,17 @@ class UpstreamFailed(Exception):
 class HttpAction(Action):
     def __init__(self, spec: HttpSpec, ctx: BuildContext, where: str) -> None:
         self.definition = ctx.definition
-        self.url = compile_text(spec.url, f"{where}.url")
-        self.base = literal_base(spec.url)
-        self.literal_url = checked_url(spec.url, None) if is_literal(self.url) else None
+        # `{{ gateway.url }}` is the gateway's own address, known now: such a URL is as fixed
+        # as a literal one
+        url = constant_text(spec.url, {"gateway": gateway_variables(ctx.settings)}) or spec.url
+        self.url = compile_text(url, f"{where}.url")
+        self.base = literal_base(url)
+        self.literal_url = checked_url(url, None) if is_literal(self.url) else None
         # The common `{{ subpath }}` URL is joined from its parts, not rendered: the segments
         # were decoded, checked and are encoded again for the path, so the joined URL stays
         # below the base checked here.
         self.subpath_url: tuple[str, str] | None = None
-        simple = _SUBPATH_ONLY.match(spec.url)
+        simple = _SUBPATH_ONLY.match(url)
         if simple is not None and self.base is not None:
             self.subpath_url = (simple.group("prefix"), simple.group("suffix"))
             checked_url(simple.group("prefix") + "x" + simple.group("suffix"), self.base)

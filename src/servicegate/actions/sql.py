@@ -59,12 +59,13 @@ class SqlAction(Action):
         self.statement = text(spec.query)
         needed = set(self.statement.compile().params)
         given = set(spec.params)
+        wrong = []
         if needed - given:
-            raise ValueError(f"{where}.params: missing values for "
-                             + ", ".join(f":{n}" for n in sorted(needed - given)))
+            wrong.append("missing values for " + ", ".join(f":{n}" for n in sorted(needed - given)))
         if given - needed:
-            raise ValueError(f"{where}.params: not used by the query: "
-                             + ", ".join(sorted(given - needed)))
+            wrong.append("not used by the query: " + ", ".join(sorted(given - needed)))
+        if wrong:
+            raise ValueError(f"{where}.params: {'; '.join(wrong)}")
         self.params = compile_value(spec.params, f"{where}.params")
         self.result = spec.result
         self.write = spec.write

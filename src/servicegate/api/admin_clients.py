@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -10,7 +10,7 @@ from starlette.routing import Route
 from servicegate.api.guard import authorize
 from servicegate.api.state import runtime_of
 from servicegate.auth.clients import ClientExists, NotFound
-from servicegate.auth.scopes import ADMIN, validate_scopes
+from servicegate.auth.scopes import ADMIN, known_scopes, validate_scopes
 from servicegate.problems import Problem
 from servicegate.web.bodies import parse
 from servicegate.web.responses import JSONResponse
@@ -21,8 +21,9 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._@-]{0,199}$"
 class _Scopes(BaseModel):
     @field_validator("scopes", check_fields=False)
     @classmethod
-    def _scopes(cls, value: list[str] | None) -> list[str] | None:
-        return None if value is None else validate_scopes(value)
+    def _scopes(cls, value: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        known = (info.context or {}).get("known_scopes")
+        return None if value is None else validate_scopes(value, known)
 
 
 class CreateClient(_Scopes):
@@ -38,6 +39,10 @@ class UpdateClient(_Scopes):
     enabled: bool | None = None
 
 
+def _scope_context(request: Request) -> dict[str, object]:
+    return {"known_scopes": known_scopes(runtime_of(request).definitions.scopes())}
+
+
 def _not_found(what: str) -> Problem:
     return Problem(404, f"no such {what}")
 
@@ -50,7 +55,7 @@ async def list_clients(request: Request) -> Response:
 
 async def create_client(request: Request) -> Response:
     await authorize(request, ADMIN)
-    body = await parse(request, CreateClient)
+    body = await parse(request, CreateClient, context=_scope_context(request))
     try:
         created = await runtime_of(request).clients.create(body.name, body.scopes)
     except ClientExists:
@@ -81,7 +86,7 @@ async def show_client(request: Request) -> Response:
 
 async def update_client(request: Request) -> Response:
     await authorize(request, ADMIN)
-    body = await parse(request, UpdateClient)
+    body = await parse(request, UpdateClient, context=_scope_context(request))
     runtime = runtime_of(request)
     try:
         record = await runtime.clients.update(

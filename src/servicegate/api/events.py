@@ -17,7 +17,8 @@ from servicegate.auth.scopes import EVENTS_PUBLISH
 from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
 from servicegate.web.responses import JSONResponse
-from servicegate.webhooks.publisher import EventIdConflict, NewEvent
+from servicegate.webhooks.errors import EventIdConflict
+from servicegate.webhooks.publisher import NewEvent
 
 EVENT_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import typer
 
-from servicegate.cli.common import ConfigOption, console, err_console, settings_from
+from servicegate.cli.common import ConfigOption, console, err_console, fail, settings_from
 
 
 def check(
-    directory: Path = typer.Argument(..., help="Directory of definition files (*.yaml, *.yml)"),
+    directory: Path | None = typer.Argument(
+        None, help="Directory of definition files (*.yaml, *.yml); default: [definitions] dir"),
     config: Path | None = ConfigOption,
 ) -> None:
     """Validate every definition file; print file:line: reason; exit 1 on any error."""
@@ -19,27 +20,25 @@ def check(
     from servicegate.definitions.registry import DefinitionRegistry
 
     settings = settings_from(config)
+    directory = directory or settings.definitions.dir
     logs.configure("critical", "console")  # problems are printed below, once each
     if not directory.is_dir():
-        err_console.print(f"[red]servicegate:[/red] {directory} is not a directory",
-                          highlight=False)
-        raise typer.Exit(2)
+        raise fail(f"{directory} is not a directory", 2)
     registry = DefinitionRegistry(settings, directory)
     report = registry.load()
-    for problem in report.problems:
-        err_console.print(str(problem), highlight=False, soft_wrap=True)
+    for problem in sorted(report.problems, key=lambda p: (str(p.file), p.line or 0)):
+        err_console.print(str(problem), soft_wrap=True)
     for name in report.loaded:
         definition = registry.get(name)
         assert definition is not None
         missing = [v for v in _secret_envs(definition) if not _env_set(v)]
         for variable in missing:
             err_console.print(f"{definition.source}:{definition.line or 1}: warning: "
-                              f"environment variable {variable} is not set here",
-                              highlight=False, soft_wrap=True)
+                              f"environment variable {variable} is not set here", soft_wrap=True)
     broken = len({p.file for p in report.problems})
     console.print(f"{len(report.loaded)} definition(s) OK"
-                  + (f", {len(report.problems)} error(s) in {broken} file(s)" if broken else ""),
-                  highlight=False)
+                  + (f", {len(report.problems)} error(s) in {broken} file(s)" if broken else "")
+                  + f" ({directory})")
     if report.problems:
         raise typer.Exit(1)
 
@@ -53,11 +52,11 @@ def schema(
 
     text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     if output is None:
-        console.out(text, end="", highlight=False)
+        console.out(text, end="")
     else:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
-        console.print(f"wrote {output}", highlight=False)
+        console.print(f"wrote {output}")
 
 
 def _secret_envs(definition: object) -> list[str]:

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 from servicegate.auth.clients import ClientStore, NotFound
-from servicegate.auth.scopes import STANDARD_SCOPES
+from servicegate.cli.clients import known_scopes_of
 from servicegate.cli.common import console, run
 from servicegate.cli.database import migrated_engine
-from servicegate.config import Settings
+from servicegate.config import CONFIG_ENV, Settings, config_file_in_use
 
 DEMO_NAME = "demo"
 DEMO_FILE = Path("var/demo-client.json")
@@ -31,7 +31,9 @@ async def ensure_demo_client(settings: Settings, path: Path = DEMO_FILE) -> dict
             await store.delete(DEMO_NAME)
         except NotFound:
             pass
-        created = await store.create(DEMO_NAME, list(STANDARD_SCOPES))
+        # every scope (`services` implies each `services:<name>`)
+        scopes = sorted(s for s in known_scopes_of(settings) if not s.startswith("services:"))
+        created = await store.create(DEMO_NAME, scopes)
     saved = {
         "client_id": created.client.id,
         "client_secret": created.client_secret,
@@ -104,34 +106,40 @@ async def seed_demo_identities(settings: Settings, count: int = DEMO_IDENTITIES)
         return summary.imported
 
 
-def demo(settings: Settings) -> None:
+def demo(settings: Settings, *, env_only: bool = False) -> None:
     creds = run(lambda: ensure_demo_client(settings))
     seeded = run(lambda: seed_demo_database(settings))
     people = run(lambda: seed_demo_identities(settings))
     server = settings.server
     base = f"http://{server.host}:{server.port}{server.base_path}"
+    config = config_file_in_use()
+    exports = [f"export BASE={base}", f"export KEY={creds['api_key']}",
+               f"export ADMIN={creds['api_key']}",
+               f"export CLIENT_ID={creds['client_id']}",
+               f"export CLIENT_SECRET={creds['client_secret']}"]
+    if config is not None:
+        exports.insert(0, f"export {CONFIG_ENV}={config}")
+    if env_only:  # for `eval "$(servicegate demo --env)"`
+        print("\n".join(exports))
+        return
     console.rule("ServiceGate demo client")
-    console.print(f"client_id:     {creds['client_id']}", highlight=False)
-    console.print(f"client_secret: {creds['client_secret']}", highlight=False)
-    console.print(f"api_key:       {creds['api_key']}", highlight=False)
-    console.print(f"(kept in {DEMO_FILE}, mode 0600)\n", highlight=False)
-    console.print("Try:", highlight=False)
-    console.print(f"  curl -H 'X-API-Key: {creds['api_key']}' {base}/services/ping",
-                  highlight=False, soft_wrap=True)
-    console.print(
-        f"  curl -d grant_type=client_credentials -u '{creds['client_id']}:"
-        f"{creds['client_secret']}' {base}/oauth2/token",
-        highlight=False, soft_wrap=True,
-    )
+    console.print(f"client_id:     {creds['client_id']}")
+    console.print(f"client_secret: {creds['client_secret']}")
+    console.print(f"api_key:       {creds['api_key']}")
+    console.print(f"(kept in {DEMO_FILE}, mode 0600; the demo client holds every scope)\n")
+    console.print("The README's examples use these variables (or: eval \"$(make -s env)\"):")
+    for line in exports:
+        console.print(f"  {line}", soft_wrap=True)
+    console.print("\nTry:")
+    console.print("  curl -H \"X-API-Key: $KEY\" $BASE/services/ping", soft_wrap=True)
+    console.print('  curl -d grant_type=client_credentials -u "$CLIENT_ID:$CLIENT_SECRET" '
+                  "$BASE/oauth2/token", soft_wrap=True)
     if seeded:
-        console.print(f"  curl -H 'X-API-Key: {creds['api_key']}' {base}/services/customers",
-                      highlight=False, soft_wrap=True)
+        console.print("  curl -H \"X-API-Key: $KEY\" $BASE/services/customers", soft_wrap=True)
     console.print(
-        f"  curl -G -H 'X-API-Key: {creds['api_key']}' {base}/services/identity "
+        "  curl -G -H \"X-API-Key: $KEY\" $BASE/services/identity "
         "--data-urlencode \"\\$filter=startswith(fullname,'An')\" --data-urlencode '$top=3'",
-        highlight=False, soft_wrap=True,
-    )
+        soft_wrap=True)
     if people:
-        console.print(f"({people} generated demo identities loaded for identity search)",
-                      highlight=False)
+        console.print(f"({people} generated demo identities loaded for identity search)")
     console.rule()

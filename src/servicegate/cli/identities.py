@@ -10,7 +10,6 @@ from pathlib import Path
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -20,26 +19,25 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
-from servicegate.cli.common import ConfigOption, console, err_console, run, settings_from
-from servicegate.cli.database import migrated_engine
+from servicegate.cli.common import ConfigOption, console, err_console, fail, note, run, settings_from
 
 READ_BUFFER = 1 << 20
 INDEX_BUILDS = max(1, min(4, os.cpu_count() or 1))  # PostgreSQL index rebuilds at once
 
 app = typer.Typer(help="Identity search data: import and generate identities.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, rich_markup_mode=None)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]servicegate:[/red] {escape(message)}", highlight=False)
-    return typer.Exit(code)
+    return fail(message, code)
 
 
 def _warn_if_external(settings) -> None:  # type: ignore[no-untyped-def]
     if settings.identity.source == "sql":
-        err_console.print("[yellow]note:[/yellow] [identity] source = \"sql\": searches read the "
-                          "external table, not the identities loaded here", highlight=False)
+        note('[identity] source = "sql": searches read the external table, not the '
+             "identities loaded here")
 
 
 BatchSizeOption = typer.Option(1000, min=1, max=10000, help="identities per transaction")
@@ -92,7 +90,7 @@ def import_(
 
     started = time.perf_counter()
     progress = Progress(
-        TextColumn("[bold]importing"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+        TextColumn(Text("importing", style="bold")), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[rows]} imported, "
                                           "{task.fields[rejected]} rejected"),
         console=err_console,
@@ -100,14 +98,16 @@ def import_(
     task = progress.add_task("import", total=size, rows=0, rejected=0)
 
     def rejected(r):  # type: ignore[no-untyped-def]
-        progress.console.print(f"[yellow]line {r.line}:[/yellow] {escape(r.reason)}",
-                               highlight=False)
+        progress.console.print(Text.assemble((f"line {r.line}: ", "yellow"), r.reason),
+                               soft_wrap=True)
 
     def advanced(summary):  # type: ignore[no-untyped-def]
         done = stream.tell() if size is not None else None
         progress.update(task, completed=done, rows=summary.imported, rejected=summary.rejected)
 
     async def go():  # type: ignore[no-untyped-def]
+        from servicegate.cli.database import migrated_engine
+
         async with migrated_engine(settings) as engine:
             store = IdentityStore(engine, driver_bulk_load(engine))
             records = csv_records(stream) if fmt == "csv" else jsonl_records(stream)
@@ -135,14 +135,9 @@ def import_(
     elapsed = time.perf_counter() - started
     rate = summary.imported / elapsed if elapsed > 0 else 0.0
     console.print(f"imported {summary.imported} identities in {elapsed:.1f}s ({rate:,.0f}/s); "
-                  f"rejected {summary.rejected}", highlight=False)
+                  f"rejected {summary.rejected}"
+                  + (" (each listed above as it was read)" if summary.rejected else ""))
     if summary.rejected:
-        console.print("rejected rows:", highlight=False)
-        for r in summary.rejections:
-            console.print(f"  line {r.line}: {escape(r.reason)}", highlight=False)
-        if summary.rejected > len(summary.rejections):
-            console.print(f"  ... and {summary.rejected - len(summary.rejections)} more "
-                          "(shown above as they happened)", highlight=False)
         raise typer.Exit(1)
 
 
@@ -165,7 +160,7 @@ def generate(
     if out is not None:
         target = sys.stdout.buffer if out == "-" else Path(out).open("wb")
         try:
-            with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
+            with Progress(TextColumn(Text("generating", style="bold")), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                           disable=out == "-") as progress:
                 task = progress.add_task("generate", total=count)
@@ -179,7 +174,7 @@ def generate(
                 target.close()
         if out != "-":
             console.print(f"wrote {count} identities to {out} in "
-                          f"{time.perf_counter() - started:.1f}s", highlight=False)
+                          f"{time.perf_counter() - started:.1f}s")
         return
 
     from servicegate.identity.bulk import deferred_indexes
@@ -190,11 +185,13 @@ def generate(
 
     settings = settings_from(config)
     _warn_if_external(settings)
-    with Progress(TextColumn("[bold]generating"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn(Text("generating", style="bold")), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
         task = progress.add_task("generate", total=count)
 
         async def go():  # type: ignore[no-untyped-def]
+            from servicegate.cli.database import migrated_engine
+
             async with migrated_engine(settings) as engine:
                 store = IdentityStore(engine, driver_bulk_load(engine))
                 records = ((i, item, None) for i, item in
@@ -211,4 +208,4 @@ def generate(
         summary = run(go)
     elapsed = time.perf_counter() - started
     console.print(f"generated {summary.imported} identities into the database in {elapsed:.1f}s "
-                  f"({summary.imported / elapsed:,.0f}/s)", highlight=False)
+                  f"({summary.imported / elapsed:,.0f}/s)")

@@ -9,19 +9,22 @@ import typer
 
 from servicegate import __version__
 from servicegate.cli import clients, definitions, identities
-from servicegate.cli.common import ConfigOption, console, run, settings_from
+from servicegate.cli.common import ConfigOption, console, definitions_in_use, run, settings_from
 
 app = typer.Typer(
     help="ServiceGate: a self-hosted gateway for custom services, callbacks, identity search "
     "and webhooks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts name `[server] host` and the like: no markup
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(clients.app, name="clients")
 app.command("check")(definitions.check)
 app.command("schema")(definitions.schema)
 app.add_typer(identities.app, name="identities")
-keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True,
+                       rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
 
 
@@ -38,7 +41,8 @@ def serve(
     for key, value in (("HOST", host), ("PORT", port), ("WORKERS", workers)):
         if value is not None:
             os.environ[f"SERVICEGATE_SERVER__{key}"] = str(value)
-    settings = settings_from(config)
+    settings = settings_from(config, announce=True)
+    definitions_in_use(settings)
     from servicegate.cli.serve import serve as run_server
 
     run_server(settings, migrate=not no_migrate)
@@ -51,7 +55,8 @@ def worker(
                                        help="delivery workers ([webhooks] workers, at least 1)"),
 ) -> None:
     """Deliver webhooks without serving HTTP (run as many as you like, on any node)."""
-    settings = settings_from(config)
+    settings = settings_from(config, announce=True)
+    definitions_in_use(settings)
     from servicegate.cli.worker import worker as run_worker
 
     run_worker(settings, workers)
@@ -60,7 +65,7 @@ def worker(
 @app.command()
 def migrate(config: Path | None = ConfigOption) -> None:
     """Create or upgrade the database schema to the current version."""
-    settings = settings_from(config)
+    settings = settings_from(config, announce=True)
     from servicegate.cli.database import migrated_engine
     from servicegate.storage.migrate import current_revision
 
@@ -72,11 +77,15 @@ def migrate(config: Path | None = ConfigOption) -> None:
 
 
 @app.command()
-def demo(config: Path | None = ConfigOption) -> None:
-    """Migrate, create the demo client once (all scopes) and print its credentials."""
+def demo(
+    config: Path | None = ConfigOption,
+    env: bool = typer.Option(False, "--env", help="print only `export` lines for a shell "
+                             "(BASE, KEY, ADMIN, CLIENT_ID, CLIENT_SECRET, SERVICEGATE_CONFIG)"),
+) -> None:
+    """Migrate, create the demo client once (every scope) and print its credentials."""
     from servicegate.cli.demo import demo as run_demo
 
-    run_demo(settings_from(config))
+    run_demo(settings_from(config), env_only=env)
 
 
 @keys_app.command("rotate")

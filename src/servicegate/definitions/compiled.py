@@ -64,7 +64,9 @@ def compile_definition(spec: Definition, settings: Settings, source: Path | None
         try:
             Draft202012Validator.check_schema(spec.input.schema_)
         except SchemaError as exc:
-            raise ValueError(f"input.schema: not a valid JSON Schema: {exc.message}") from None
+            at = "/".join(str(p) for p in exc.path)
+            raise ValueError(f"input.schema: not a valid JSON Schema"
+                             f"{f' (at {at})' if at else ''}: {exc.message}") from None
         validator = Draft202012Validator(spec.input.schema_,
                                          format_checker=Draft202012Validator.FORMAT_CHECKER)
     ctx = BuildContext(settings=settings, definition=spec.name,

@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
+from servicegate.actions import registry
+from servicegate.actions.base import BuildContext
 from servicegate.config import Settings
 from servicegate.definitions.compiled import CompiledDefinition, compile_definition
-from servicegate.definitions.models import Definition
+from servicegate.definitions.models import ActionUnion, Definition
 from servicegate.expressions import ExpressionError
+from servicegate.validation import describe, key_path
 
 MAX_FILE_BYTES = 1_048_576
 SUFFIXES = (".yaml", ".yml")
@@ -74,21 +77,45 @@ def load_file(path: Path, settings: Settings) -> list[CompiledDefinition]:
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
                 loc = tuple(err["loc"])
-                where = ".".join(str(p) for p in loc) or "(top)"
-                problems.append(LoadProblem(path, _line_of(node, loc), f"{where}: {err['msg']}"))
+                problems.append(LoadProblem(path, _line_of(node, loc),
+                                            f"{key_path(Definition, loc)}: "
+                                            f"{describe(err, Definition)}"))
+            # the action may be valid on its own: its templates and parameters are checked
+            # too, so that one run reports every problem of the file
+            problems.extend(_action_problems(data, path, node, settings))
             continue
         try:
             compiled.append(compile_definition(spec, settings, path, line))
         except (ValueError, ExpressionError, TypeError) as exc:
-            message = str(exc)
-            match = _WHERE.match(message)
-            at = _line_of(node, _loc_of(match.group("where"))) if match else line
-            problems.append(LoadProblem(path, at, message))
+            problems.append(_compile_problem(exc, path, node))
     if problems:
-        raise FileBroken(problems)
+        raise FileBroken(sorted(problems, key=lambda p: p.line or 0))
     if not compiled:
         raise FileBroken([LoadProblem(path, None, "no definition in the file")])
     return compiled
+
+
+def _action_problems(data: dict[str, Any], path: Path, node: yaml.Node,
+                     settings: Settings) -> list[LoadProblem]:
+    """What compiling the action of a definition that failed validation elsewhere finds."""
+    try:
+        spec = TypeAdapter(ActionUnion).validate_python(data.get("action"))
+    except ValidationError:
+        return []  # reported with the definition's own errors
+    ctx = BuildContext(settings=settings, definition=str(data.get("name", "?")),
+                       directory=path.parent)
+    try:
+        registry.build(spec, ctx, "action")
+    except (ValueError, ExpressionError, TypeError) as exc:
+        return [_compile_problem(exc, path, node)]
+    return []
+
+
+def _compile_problem(exc: Exception, path: Path, node: yaml.Node) -> LoadProblem:
+    message = str(exc)
+    match = _WHERE.match(message)
+    at = _line_of(node, _loc_of(match.group("where"))) if match else node.start_mark.line + 1
+    return LoadProblem(path, at, message)
 
 
 def _documents(text: str) -> list[tuple[yaml.Node, Any]]:

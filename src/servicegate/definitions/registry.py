@@ -72,6 +72,13 @@ class DefinitionRegistry:
     def names(self) -> list[str]:
         return sorted(self._by_name)
 
+    def scopes(self) -> set[str]:
+        """The scopes the loaded definitions use: `services:<name>`, and those they demand."""
+        used: set[str] = set()
+        for definition in self._by_name.values():
+            used.update(definition.service_scopes)
+        return used
+
     def fingerprint(self) -> str:
         """A digest of every loaded file's content: equal on every process that loaded the same."""
         parts = sorted(f"{path}:{state.digest}" for path, state in self._files.items())

@@ -17,6 +17,7 @@ from servicegate.expressions.compiler import (
     compile_condition,
     compile_text,
     compile_value,
+    constant_text,
     is_literal,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "compile_condition",
     "compile_text",
     "compile_value",
+    "constant_text",
     "is_literal",
 ]

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import jmespath
 import jmespath.exceptions
 import orjson
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
@@ -54,6 +54,22 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 ENV = _environment()
+
+
+def constant_text(text: str, constants: dict[str, Any]) -> str | None:
+    """`text` rendered now when every variable it uses is one of `constants` (values known at
+    load time, such as the gateway's own address); None when it needs a request's variables
+    or does not parse (compiling it reports why)."""
+    try:
+        names = meta.find_undeclared_variables(ENV.parse(text))
+    except TemplateError:
+        return None
+    if not names or not names <= constants.keys():
+        return None
+    try:
+        return ENV.from_string(text).render(constants)
+    except TemplateError:
+        return None
 
 
 class Value:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from servicegate.problems import Problem
+from servicegate.validation import describe
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,12 +30,12 @@ def pointer(loc: tuple[Any, ...]) -> str:
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in loc) if loc else ""
 
 
-def validated(model: type[M], data: Any) -> M:
+def validated(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         errors = [
-            {"pointer": pointer(tuple(e["loc"])), "message": e["msg"]}
+            {"pointer": pointer(tuple(e["loc"])), "message": describe(e, model)}
             for e in exc.errors(include_url=False)
         ]
         raise Problem(
@@ -45,5 +46,5 @@ def validated(model: type[M], data: Any) -> M:
         ) from None
 
 
-async def parse(request: Request, model: type[M]) -> M:
-    return validated(model, await json_body(request))
+async def parse(request: Request, model: type[M], context: dict[str, Any] | None = None) -> M:
+    return validated(model, await json_body(request), context)

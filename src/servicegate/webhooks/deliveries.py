@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from servicegate.clock import as_utc, isoformat, utcnow
@@ -14,7 +14,8 @@ from servicegate.queue import DONE, FAILED, PENDING, LeaseQueue
 from servicegate.storage.schema import deliveries, delivery_attempts, events, webhooks
 from servicegate.webhooks.store import ACTIVE, CANCELLED, HELD
 
-STATUSES = (PENDING, DONE, FAILED, HELD, CANCELLED)
+RETRYING = "retrying"  # a filter, not a stored status: pending after at least one failed attempt
+STATUSES = (PENDING, RETRYING, DONE, FAILED, HELD, CANCELLED)
 
 
 class NoSuchDelivery(Exception):
@@ -37,6 +38,11 @@ def _sending(row: Any, now: datetime) -> bool:
     return bool(row.status == PENDING and row.lease_token is not None and until and until > now)
 
 
+def _retrying(row: Any) -> bool:
+    return bool(row.status == PENDING and (row.last_status_code is not None
+                                           or row.last_error is not None))
+
+
 def _json(row: Any, now: datetime) -> dict[str, Any]:
     run_at = as_utc(row.run_at)
     sending = _sending(row, now)
@@ -47,6 +53,7 @@ def _json(row: Any, now: datetime) -> dict[str, Any]:
         "url": row.url,
         "status": row.status,
         "sending": bool(sending),
+        "retrying": _retrying(row),
         "attempts": row.attempts,
         "nextAttemptAt": isoformat(run_at) if row.status == PENDING and not sending else None,
         "lastStatusCode": row.last_status_code,
@@ -70,7 +77,10 @@ class DeliveryLog:
             query = query.where(d.url == url)
         if event is not None:
             query = query.where(d.event == event)
-        if status is not None:
+        if status == RETRYING:
+            query = query.where(d.status == PENDING, or_(d.last_status_code.is_not(None),
+                                                         d.last_error.is_not(None)))
+        elif status is not None:
             query = query.where(d.status == status)
         if since is not None:
             query = query.where(d.created_at >= since)
@@ -122,10 +132,16 @@ class DeliveryLog:
                                   "to enable it")
             if _sending(row, utcnow()):
                 raise CannotRetry("this delivery is being sent right now")
-            await self.queue.resume(conn, d.id == delivery_id,
-                                    from_status=(PENDING, DONE, FAILED, CANCELLED),
-                                    attempt_budget=row.attempts + 1, completed_at=None,
-                                    updated_at=utcnow())
+            if row.status == PENDING:
+                # a delivery waiting for its next attempt is moved up; if that attempt fails
+                # too, its schedule goes on
+                await self.queue.resume(conn, d.id == delivery_id, from_status=PENDING,
+                                        updated_at=utcnow())
+            else:  # finished: one more attempt
+                await self.queue.resume(conn, d.id == delivery_id,
+                                        from_status=(DONE, FAILED, CANCELLED),
+                                        attempt_budget=row.attempts + 1, completed_at=None,
+                                        updated_at=utcnow())
         return await self.detail(client_id, delivery_id)
 
     async def recover(self, client_id: str, url: str, since: datetime) -> int:

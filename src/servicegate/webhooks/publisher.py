@@ -24,6 +24,7 @@ from servicegate.storage.group_commit import GroupCommit, default_writers
 from servicegate.storage.schema import events, webhook_events, webhooks
 from servicegate.webhooks import metrics
 from servicegate.webhooks.catalog import EventCatalog
+from servicegate.webhooks.errors import EventIdConflict
 from servicegate.webhooks.ids import sortable_id
 from servicegate.webhooks.store import DISABLED, HELD
 
@@ -46,14 +47,6 @@ class _Call:
     source: str
     owner: str | None
     fresh: list[str] = field(default_factory=list)
-
-
-class EventIdConflict(Exception):
-    """A caller-supplied event id is already used by another publisher."""
-
-    def __init__(self, event_id: str) -> None:
-        super().__init__(f"event id {event_id!r} is already used by another publisher")
-        self.event_id = event_id
 
 
 class EventPublisher:
