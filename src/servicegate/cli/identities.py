@@ -90,7 +90,7 @@ def import_(
 
     started = time.perf_counter()
     progress = Progress(
-        TextColumn(Text("importing", style="bold")), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
+        TextColumn("importing", style="bold"), BarColumn(), DownloadColumn(), TimeElapsedColumn(),
         TimeRemainingColumn(), TextColumn("{task.fields[rows]} imported, "
                                           "{task.fields[rejected]} rejected"),
         console=err_console,
@@ -160,7 +160,7 @@ def generate(
     if out is not None:
         target = sys.stdout.buffer if out == "-" else Path(out).open("wb")
         try:
-            with Progress(TextColumn(Text("generating", style="bold")), BarColumn(), MofNCompleteColumn(),
+            with Progress(TextColumn("generating", style="bold"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), TimeRemainingColumn(), console=err_console,
                           disable=out == "-") as progress:
                 task = progress.add_task("generate", total=count)
@@ -185,7 +185,7 @@ def generate(
 
     settings = settings_from(config)
     _warn_if_external(settings)
-    with Progress(TextColumn(Text("generating", style="bold")), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("generating", style="bold"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), TimeRemainingColumn(), console=err_console) as progress:
         task = progress.add_task("generate", total=count)
 
