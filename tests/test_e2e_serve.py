@@ -76,7 +76,10 @@ def test_cli_revocation_reaches_running_gateway_within_seconds(gw):
 
 def test_cli_client_commands(gw):
     creds = gw.create_client("ops", "services", "webhooks")
-    assert set(creds) == {"client_id", "client_secret", "api_key"}
+    # camelCase as the admin API prints it, and the older snake_case keys scripts may read
+    assert set(creds) >= {"clientId", "clientSecret", "apiKey", "keyId",
+                          "client_id", "client_secret", "api_key"}
+    assert creds["clientId"] == creds["client_id"] and creds["apiKey"] == creds["api_key"]
     added = gw.cli("clients", "add-key", "ops").stdout
     assert "sgk_" in added
     assert "disabled" in gw.cli("clients", "disable", "ops").stdout
