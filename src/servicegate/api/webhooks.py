@@ -26,7 +26,7 @@ class RegisterWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     events: list[str] = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
-    secret: str | None = None
+    secret: str | None = Field(None, repr=False)
     method: str | None = Field(None, max_length=16)
     generate_secret: bool = Field(False, alias="generateSecret")
     secret_in_payload: bool | None = Field(None, alias="secretInPayload")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,13 +34,14 @@ class WebhookRecord:
     client_id: str
     url: str
     method: str
-    secret: str | None
+    # not in the repr: a record may reach a log line or a traceback's locals
+    secret: str | None = field(repr=False)
     status: str
     disabled_reason: str | None
     consecutive_failures: int
     events: tuple[str, ...]
     created_at: datetime | None = None
-    previous_secret: str | None = None
+    previous_secret: str | None = field(default=None, repr=False)
     previous_secret_until: datetime | None = None
     secret_in_payload: bool = True
     # why a stored secret could not be opened (a key missing from the ring): deliveries fail
