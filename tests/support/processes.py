@@ -114,6 +114,8 @@ class GatewayProcess:
 
 
 def gateway_env(workdir: Path, database_url: str, **settings: str) -> dict[str, str]:
+    # `serve` and `worker` refuse to start without their definitions directory
+    (workdir / "definitions").mkdir(exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICEGATE_")}
     env.update(
         {
