@@ -148,7 +148,8 @@ async def test_rotation_signs_with_both_secrets_during_the_grace_period(hooks, r
     fourth = (await receiver.wait_for(4, "/rot"))[3]
     assert len(fourth.headers["webhook-signature"].split()) == 1
     assert verifies(new, fourth) and not verifies(old, fourth)
-    assert await hooks.runtime.webhooks.store.drop_expired_secrets(utcnow()) == 1
+    # (the workers' housekeeping may have dropped it already)
+    assert await hooks.runtime.webhooks.store.drop_expired_secrets(utcnow()) in (0, 1)
     hook = (await hooks.runtime.webhooks.store.list_for(hooks.sub["client_id"]))[0]
     assert hook.previous_secret is None
     # removing the secret removes both: deliveries go unsigned

@@ -310,8 +310,11 @@ class WebhookStore:
         w = webhooks.c
         resealed, failures = 0, []
         after = ""
+        sqlite = self.engine.dialect.name == "sqlite"
         while True:
             async with self.engine.begin() as conn:
+                if sqlite:  # values under a retired key do not stay behind in freed space
+                    await conn.exec_driver_sql("PRAGMA secure_delete = ON")
                 rows = (await conn.execute(
                     select(w.id, w.secret_sealed, w.previous_secret_sealed)
                     .where(w.id > after, or_(w.secret_sealed.is_not(None),
