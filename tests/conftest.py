@@ -79,6 +79,7 @@ def make_settings(tmp_path: Path, database_url: str, **sections: dict) -> Settin
     base: dict = {
         "database": {"url": database_url},
         "auth": {"signing_key_path": str(tmp_path / "keys")},
+        "secrets": {"key_file": str(tmp_path / "secrets.key")},
         "definitions": {"dir": str(tmp_path / "definitions"), "watch": False},
         "webhooks": {"allow_private_networks": True},
         "logging": {"format": "console"},

@@ -35,9 +35,11 @@ async def test_register_list_merge_and_secret_never_returned(gateway):
     assert body["count"] == 1
     assert body["webHooks"][0]["events"] == ["debtinsert", "payment", "transaction"]
     assert body["webHooks"][0]["status"] == "active"
-    assert "secret" not in r.text and "other" not in r.text
+    assert '"secret"' not in r.text and "other" not in r.text and "s3cret" not in r.text
+    assert body["webHooks"][0]["secretInPayload"] is True
+    assert "previousSecretExpiresAt" in body["webHooks"][0]  # the old secret signs for a while
     hook = await gateway.runtime.webhooks.store.find(partner["client_id"], "http://127.0.0.1:9/hook?x=1")
-    assert hook.secret == "other"
+    assert hook.secret == "other" and hook.previous_secret == "s3cret"
 
 
 async def test_clients_are_isolated(gateway):

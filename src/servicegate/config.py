@@ -115,6 +115,13 @@ class AuthConfig(Section):
     jwks_cache_ttl: Duration = 600.0
 
 
+class SecretsConfig(Section):
+    """Encryption of stored secrets (webhook secrets). The key ring is the environment
+    variable SERVICEGATE_SECRETS_KEY when set, else this file (created 0600 on first start)."""
+
+    key_file: Path = Path("var/secrets.key")
+
+
 class LimitsConfig(Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)
 
@@ -122,6 +129,8 @@ class LimitsConfig(Section):
 class WebhooksConfig(Section):
     allow_private_networks: bool = False
     include_secret_in_payload: bool = True
+    # how long the replaced secret still signs deliveries after a webhook's secret changes
+    secret_grace: Duration = 86400.0
     retry_schedule: list[Duration] = Field(
         default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
     )
@@ -283,6 +292,7 @@ class Settings(BaseSettings):
     definitions: DefinitionsConfig = DefinitionsConfig()
     databases: dict[str, NamedDatabase] = {}
     auth: AuthConfig = AuthConfig()
+    secrets: SecretsConfig = SecretsConfig()
     limits: LimitsConfig = LimitsConfig()
     webhooks: WebhooksConfig = WebhooksConfig()
     jobs: JobsConfig = JobsConfig()

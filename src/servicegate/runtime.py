@@ -27,6 +27,7 @@ from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
 from servicegate.identity.service import IdentityService
 from servicegate.jobs.service import JobService
+from servicegate.secretbox import SecretBox
 from servicegate.storage.databases import NamedDatabases
 from servicegate.storage.engine import create_engine
 from servicegate.webhooks.publisher import EventPublisher
@@ -113,7 +114,8 @@ class Runtime:
             log.warning("no_definitions", directory=str(definitions.directory),
                         hint="nothing is served at /services until definitions are added")
         databases = NamedDatabases(settings.databases)
-        webhooks = WebhookService(engine, settings.webhooks)
+        webhooks = WebhookService(engine, settings.webhooks,
+                                  SecretBox.load(settings.secrets.key_file))
         identity = IdentityService.create(settings.identity, engine)
         jobs = JobService(engine, settings.jobs)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,

@@ -41,6 +41,7 @@ def settings_for(tmp_path: Path, **sections: dict) -> Settings:
     base: dict = {
         "database": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
         "auth": {"signing_key_path": str(tmp_path / "keys")},
+        "secrets": {"key_file": str(tmp_path / "secrets.key")},
         "definitions": {"dir": str(tmp_path / "definitions"), "watch": False},
         "databases": {"app": {"url": f"sqlite:///{tmp_path / 'app.db'}"}},
         "logging": {"format": "console"},

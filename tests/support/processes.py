@@ -121,6 +121,7 @@ def gateway_env(workdir: Path, database_url: str, **settings: str) -> dict[str, 
         {
             "SERVICEGATE_DATABASE__URL": database_url,
             "SERVICEGATE_AUTH__SIGNING_KEY_PATH": str(workdir / "keys"),
+            "SERVICEGATE_SECRETS__KEY_FILE": str(workdir / "secrets.key"),
             "SERVICEGATE_DEFINITIONS__DIR": str(workdir / "definitions"),
             "SERVICEGATE_WEBHOOKS__ALLOW_PRIVATE_NETWORKS": "true",
             "SERVICEGATE_LOGGING__FORMAT": "json",

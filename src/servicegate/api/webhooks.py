@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +15,7 @@ from servicegate.auth.scopes import WEBHOOKS
 from servicegate.problems import Problem
 from servicegate.web.bodies import parse
 from servicegate.web.responses import JSONResponse
+from servicegate.webhooks import secrets
 from servicegate.webhooks.store import UNSET, NoSuchWebhook
 from servicegate.webhooks.targets import validate_url
 
@@ -25,8 +26,28 @@ class RegisterWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     events: list[str] = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
-    secret: str | None = Field(None, min_length=1, max_length=256)
+    secret: str | None = Field(None, repr=False)
     method: str | None = Field(None, max_length=16)
+    generate_secret: bool = Field(False, alias="generateSecret")
+    secret_in_payload: bool | None = Field(None, alias="secretInPayload")
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _secret(cls, value: Any) -> Any:
+        # Checked here, before pydantic's own checks, whose messages quote the value given.
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be a string")
+        if not 1 <= len(value) <= 256:
+            raise ValueError("must have 1 to 256 characters")
+        return secrets.check(value)
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> RegisterWebhook:
+        if self.generate_secret and "secret" in self.model_fields_set:
+            raise ValueError("send either secret or generateSecret, not both")
+        return self
 
 
 class UnregisterWebhook(BaseModel):
@@ -81,10 +102,15 @@ async def register(request: Request) -> Response:
             raise invalid([{"pointer": "/method",
                             "message": f"unsupported method; use one of {', '.join(METHODS)}"}])
     secret: Any = body.secret if "secret" in body.model_fields_set else UNSET
+    if body.generate_secret:
+        secret = secrets.generate()
     record = await runtime_of(request).webhooks.store.register(
-        principal.client_id, url, names, method=method, secret=secret)
-    return JSONResponse({"events": list(record.events), "url": record.url,
-                         "method": record.method})
+        principal.client_id, url, names, method=method, secret=secret,
+        secret_in_payload=body.secret_in_payload)
+    out = {"events": list(record.events), "url": record.url, "method": record.method}
+    if body.generate_secret:
+        out["secret"] = secret  # shown once: it is stored sealed and never answered again
+    return JSONResponse(out)
 
 
 async def unregister(request: Request) -> Response:
@@ -121,7 +147,9 @@ _ERR = {"400": {"$ref": "#/components/responses/Problem"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
 _HOOK = {"type": "object", "properties": {
     "events": {"type": "array", "items": {"type": "string"}}, "url": {"type": "string"},
-    "method": {"type": "string", "enum": list(METHODS)}}}
+    "method": {"type": "string", "enum": list(METHODS)},
+    "secretInPayload": {"type": "boolean", "default": True,
+                        "description": "whether deliveries carry the secret in their body"}}}
 OPENAPI = {
     "/webhooks": {
         "get": {"tags": ["Webhooks"], "summary": "Get all my webhooks", "security": _SEC,
@@ -131,9 +159,16 @@ OPENAPI = {
                  "requestBody": {"content": {"application/json": {"schema": {
                      **_HOOK, "required": ["events", "url"],
                      "properties": {**_HOOK["properties"],
-                                    "secret": {"type": "string", "minLength": 1,
-                                               "maxLength": 256}}}}}},
-                 "responses": {"200": {"description": "events, url, method"}, **_ERR}},
+                                    "secret": {"type": ["string", "null"], "minLength": 1,
+                                               "maxLength": 256,
+                                               "description": "a plain secret (HMAC key: its "
+                                               "UTF-8 bytes) or whsec_<base64> (HMAC key: the "
+                                               "decoded bytes, at least 24)"},
+                                    "generateSecret": {"type": "boolean", "description":
+                                                       "generate a whsec_ secret, answered "
+                                                       "once as `secret`"}}}}}},
+                 "responses": {"200": {"description": "events, url, method (and the generated "
+                                                      "secret, this once)"}, **_ERR}},
         "delete": {"tags": ["Webhooks"], "summary": "Unregister some or all events of a URL",
                    "security": _SEC,
                    "responses": {"200": {"description": "what remains for that URL"},

@@ -65,7 +65,7 @@ async def seed_demo_database(settings: Settings) -> bool:
     configured = settings.databases.get(DEMO_DATABASE)
     if configured is None:
         return False
-    engine = create_engine(configured.url, pool_size=1)
+    engine = create_engine(configured.url, pool_size=1, private=False)
     try:
         async with engine.begin() as conn:
             await conn.execute(text(

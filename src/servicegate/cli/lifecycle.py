@@ -10,6 +10,7 @@ import structlog
 
 from servicegate import __version__
 from servicegate.config import Settings
+from servicegate.secretbox import SecretBox
 from servicegate.storage.engine import create_engine
 from servicegate.webhooks.service import WebhookService
 
@@ -24,7 +25,8 @@ async def announce(settings: Settings, event: str, data: dict[str, Any]) -> None
     """Publish a gateway event from a short-lived connection; never stops the command."""
     engine = create_engine(settings.database.url, pool_size=1)
     try:
-        await WebhookService(engine, settings.webhooks).publisher.publish(event, data)
+        box = SecretBox.load(settings.secrets.key_file)
+        await WebhookService(engine, settings.webhooks, box).publisher.publish(event, data)
     except Exception as exc:
         log.warning("announce_failed", event_name=event, error=str(exc))
     finally:

@@ -26,6 +26,9 @@ app.add_typer(identities.app, name="identities")
 keys_app = typer.Typer(help="Token-signing keys.", no_args_is_help=True,
                        rich_markup_mode=None)
 app.add_typer(keys_app, name="keys")
+secrets_app = typer.Typer(help="Encryption of stored secrets (webhook secrets).",
+                          no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(secrets_app, name="secrets")
 
 
 @app.command()
@@ -97,6 +100,21 @@ def keys_rotate(config: Path | None = ConfigOption) -> None:
     new, old = keyset.rotate(settings.auth.signing_key_path, settings.auth.token_ttl)
     console.print(f"signing with {new}" + (f"; {old} published until its tokens expire"
                                            if old else ""), highlight=False)
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    config: Path | None = ConfigOption,
+    reseal_only: bool = typer.Option(
+        False, "--reseal-only",
+        help="add no key: seal everything under the current one (after putting a new key "
+        "first in SERVICEGATE_SECRETS_KEY)"),
+) -> None:
+    """Seal stored secrets under a new key. Older keys stay in the key file, so values sealed
+    under them (by a node that has not seen the new key yet) still open."""
+    from servicegate.cli.secrets import rotate
+
+    rotate(settings_from(config, announce=True), reseal_only=reseal_only)
 
 
 @app.command()

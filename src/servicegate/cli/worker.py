@@ -23,7 +23,7 @@ async def run_worker(settings: Settings, workers: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await upgrade(runtime.engine)
+        await upgrade(runtime.engine, runtime.webhooks.store.box)
         await announce(settings, "procsrvstartup", node_data(workers=workers))
         runtime.start_workers(webhook_workers=workers)
         settle_heap()

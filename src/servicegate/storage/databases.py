@@ -20,7 +20,7 @@ class NamedDatabases:
         engine = self._engines.get(name)
         if engine is None:
             config = self.configured[name]
-            engine = create_engine(config.url, pool_size=config.pool_size)
+            engine = create_engine(config.url, pool_size=config.pool_size, private=False)
             self._engines[name] = engine
         return engine
 

@@ -8,7 +8,7 @@ import orjson
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from servicegate.storage.urls import async_url, ensure_sqlite_dir
+from servicegate.storage.urls import async_url, ensure_sqlite_dir, private_sqlite_files
 
 # how long a SQLite connection waits for another one's write lock before it fails (SQLITE_BUSY)
 BUSY_TIMEOUT_MS = 10_000
@@ -43,11 +43,17 @@ def _run_pragmas(engine: AsyncEngine, pragmas: tuple[str, ...]) -> None:
     event.listen(engine.sync_engine, "connect", on_connect)
 
 
-def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False,
+                  private: bool = True) -> AsyncEngine:
+    """An engine with the gateway's settings. `private` (the gateway's own database): a SQLite
+    file is its owner's only (0600, with its `-wal` and `-shm`); a named database of a `sql`
+    action is another application's file, whose modes are left alone."""
     parsed = async_url(url)
     json_hooks: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": _json_loads}
     if parsed.get_backend_name() == "sqlite":
         ensure_sqlite_dir(parsed)
+        if private:
+            private_sqlite_files(parsed)
         engine = create_async_engine(parsed, echo=echo, **json_hooks)
         _run_pragmas(engine, _GATEWAY_PRAGMAS)
         return engine

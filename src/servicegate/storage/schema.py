@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 
 from servicegate.storage.queue_columns import queue_columns, queue_index, queue_table_options
@@ -73,7 +74,12 @@ webhooks = Table(
     Column("client_id", String(64), nullable=False),
     Column("url", String(2048), nullable=False),
     Column("method", String(8), nullable=False),
-    Column("secret", String(256), nullable=True),
+    # Secrets sealed by `servicegate.secretbox` (migration 0007), bound to `secret_context`.
+    # The previous secret still signs, beside the current one, until `previous_secret_until`.
+    Column("secret_sealed", Text, nullable=True),
+    Column("previous_secret_sealed", Text, nullable=True),
+    Column("previous_secret_until", DateTime(timezone=True), nullable=True),
+    Column("secret_in_payload", Boolean, nullable=False, default=True, server_default=true()),
     Column("status", String(16), nullable=False),
     Column("disabled_reason", String(500), nullable=True),
     Column("consecutive_failures", Integer, nullable=False, default=0),
@@ -81,6 +87,13 @@ webhooks = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("client_id", "url", name="uq_webhooks_client_url"),
 )
+
+
+def secret_context(webhook_id: str) -> str:
+    """What a webhook's sealed secrets are bound to: a ciphertext copied onto another webhook
+    does not open there. The current and the previous secret share it, so a rotation moves the
+    current ciphertext to `previous_secret_sealed` as it is."""
+    return f"webhooks/{webhook_id}/secret"
 
 webhook_events = Table(
     "webhook_events",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
@@ -33,3 +35,21 @@ def ensure_sqlite_dir(url: URL) -> None:
 
 def redacted(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
+
+
+def private_sqlite_files(url: URL) -> None:
+    """Keep a file-backed SQLite database readable by its owner only (it holds sealed secrets,
+    client records, event data): create it 0600 before SQLite does (SQLite would create it
+    0644, and creates its `-wal` and `-shm` files with the database file's mode), and take
+    group and other access away from one created before."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return
+    path = Path(url.database).expanduser()
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):  # absent, or another user's file: left as it is
+            if name.stat().st_mode & 0o077:
+                os.chmod(name, 0o600)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from servicegate.clock import utcnow
 from servicegate.config import WebhooksConfig
 from servicegate.queue import LeaseQueue, sampling
+from servicegate.secretbox import SecretBox
 from servicegate.storage.schema import deliveries
 from servicegate.webhooks import metrics, retention, signing
 from servicegate.webhooks.catalog import EventCatalog
@@ -30,12 +31,12 @@ Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
 
 
 class WebhookService:
-    def __init__(self, engine: AsyncEngine, config: WebhooksConfig) -> None:
+    def __init__(self, engine: AsyncEngine, config: WebhooksConfig, box: SecretBox) -> None:
         self.engine = engine
         self.config = config
         self.catalog = EventCatalog(config.custom_events)
         self.queue = LeaseQueue(engine, deliveries)
-        self.store = WebhookStore(engine, self.queue)
+        self.store = WebhookStore(engine, self.queue, box, secret_grace=config.secret_grace)
         self.log = DeliveryLog(engine, self.queue)
         self.publisher = EventPublisher(engine, self.queue, self.catalog,
                                         len(config.retry_schedule))
@@ -82,10 +83,14 @@ class WebhookService:
     async def test_delivery(self, hook: WebhookRecord, event: str) -> AttemptResult:
         """Send a one-off signed test delivery to a webhook now (not queued, not retried)."""
         message_id = sortable_id("msg_test")
-        content = signing.body(message_id, event, utcnow(), {"test": True},
-                               secret=hook.secret,
-                               include_secret=self.config.include_secret_in_payload)
-        headers = signing.headers(message_id, content, hook.secret, user_agent=self.config.user_agent)
+        now = utcnow()
+        if hook.unreadable is not None:
+            return AttemptResult(now, 0.0, error=f"cannot sign: {hook.unreadable}")
+        content = signing.body(message_id, event, now, {"test": True}, secret=hook.secret,
+                               include_secret=self.config.include_secret_in_payload
+                               and hook.secret_in_payload)
+        headers = signing.headers(message_id, content, hook.signing_secrets(now),
+                                  user_agent=self.config.user_agent, now=now)
         return await send(self.session, hook.method, hook.url, content, headers,
                           timeout=self.config.timeout, body_limit=self.config.response_body_bytes,
                           allow_private=self.config.allow_private_networks)
@@ -94,6 +99,7 @@ class WebhookService:
         while True:
             try:
                 pruned = await retention.prune(self.engine, self.config)
+                await self.store.drop_expired_secrets(utcnow())
                 if pruned.deliveries or pruned.events:
                     log.info("pruned", deliveries=pruned.deliveries, events=pruned.events)
             except Exception as exc:

@@ -1,18 +1,20 @@
 """The delivery request: JSON body and Standard Webhooks headers (`webhook-id`,
 `webhook-timestamp`, `webhook-signature`), computed as the `standardwebhooks` library does and
-verified with it in the tests."""
+verified with it (and with `svix`) in the tests."""
 
 from __future__ import annotations
 
 import base64
 import functools
 import hmac
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from servicegate.clock import isoformat
+from servicegate.webhooks.secrets import signing_key
 
 
 def body(event_id: str, event: str, occurred_at: datetime, data: Any, *,
@@ -25,11 +27,12 @@ def body(event_id: str, event: str, occurred_at: datetime, data: Any, *,
     return orjson.dumps(payload)
 
 
-def headers(message_id: str, content: bytes, secret: str | None, *, user_agent: str,
+def headers(message_id: str, content: bytes, secrets: Sequence[str], *, user_agent: str,
             now: datetime | None = None) -> dict[str, str]:
-    """`webhook-id` (stable across retries), `webhook-timestamp` and, with a secret,
-    `webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>` keyed by the secret's
-    UTF-8 bytes."""
+    """`webhook-id` (stable across retries), `webhook-timestamp` and, with secrets,
+    `webhook-signature: v1,<sig> v1,<sig>`: one base64 HMAC-SHA256 of id.timestamp.body per
+    secret, the current one first (during a rotation the previous secret signs too, and a
+    receiver accepts the message when any signature matches)."""
     stamp = str(int((now or datetime.now(UTC)).timestamp()))
     out = {
         "content-type": "application/json",
@@ -37,10 +40,14 @@ def headers(message_id: str, content: bytes, secret: str | None, *, user_agent: 
         "webhook-id": message_id,
         "webhook-timestamp": stamp,
     }
-    if secret:
-        mac = _keyed(secret).copy()
-        mac.update(b"%s.%s.%s" % (message_id.encode(), stamp.encode(), content))
-        out["webhook-signature"] = "v1," + base64.b64encode(mac.digest()).decode("ascii")
+    if secrets:
+        signed = b"%s.%s.%s" % (message_id.encode(), stamp.encode(), content)
+        signatures = []
+        for secret in secrets:
+            mac = _keyed(secret).copy()
+            mac.update(signed)
+            signatures.append("v1," + base64.b64encode(mac.digest()).decode("ascii"))
+        out["webhook-signature"] = " ".join(signatures)
     return out
 
 
@@ -48,4 +55,4 @@ def headers(message_id: str, content: bytes, secret: str | None, *, user_agent: 
 def _keyed(secret: str) -> hmac.HMAC:
     """HMAC-SHA256 keyed by the secret, nothing hashed yet (copied per message: keying is the
     costly part)."""
-    return hmac.new(secret.encode("utf-8"), digestmod="sha256")
+    return hmac.new(signing_key(secret), digestmod="sha256")

@@ -120,12 +120,13 @@ class DeliveryWorker:
                     row.id, token, HELD, attempts=row.attempts - 1, updated_at=utcnow()),
                     metric="held"))
             else:
-                key = (event.id, hook.secret if include_secret else None)
+                in_body = include_secret and hook.secret_in_payload
+                key = (event.id, hook.secret if in_body else None)
                 content = bodies.get(key)
                 if content is None:  # one body per event (and secret), however many subscribers
                     content = bodies[key] = signing.body(
                         event.id, event.event, as_utc(event.occurred_at),  # type: ignore[arg-type]
-                        event.data, secret=hook.secret, include_secret=include_secret)
+                        event.data, secret=hook.secret, include_secret=in_body)
                 self._ready.append((token, row, hook, event, content))
         self._work.set()
         return len(rows)
@@ -155,12 +156,15 @@ class DeliveryWorker:
                        content: bytes) -> None:
         cfg = self.config
         now = utcnow()  # signs the request and starts the attempt
-        headers = signing.headers(event.id, content, hook.secret, user_agent=cfg.user_agent,
-                                  now=now)
         try:
-            result = await send(self.session, hook.method, hook.url, content, headers,
-                                timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
-                                allow_private=cfg.allow_private_networks, started_at=now)
+            if hook.unreadable is not None:  # never sent unsigned: retried once the key is back
+                result = AttemptResult(now, 0.0, error=f"cannot sign: {hook.unreadable}")
+            else:
+                headers = signing.headers(event.id, content, hook.signing_secrets(now),
+                                          user_agent=cfg.user_agent, now=now)
+                result = await send(self.session, hook.method, hook.url, content, headers,
+                                    timeout=cfg.timeout, body_limit=cfg.response_body_bytes,
+                                    allow_private=cfg.allow_private_networks, started_at=now)
         except Exception as exc:  # a bug must not strand the delivery until its lease ends
             log.exception("delivery_crashed", delivery=row.id)
             result = AttemptResult(utcnow(), 0.0, error=f"internal error: {type(exc).__name__}")
