@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
-from yarl import URL
 
 from servicegate.clock import utcnow
 from servicegate.webhooks.policy import parse_retry_after
@@ -24,6 +23,7 @@ class AttemptResult:
     response_body: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -37,12 +37,6 @@ class AttemptResult:
 def _text(raw: bytes) -> str:
     """A response body as storable text (PostgreSQL text cannot hold NUL)."""
     return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
-
-
-@functools.lru_cache(maxsize=4096)
-def _url(url: str) -> URL:
-    """Parsed once per webhook URL rather than once per delivery."""
-    return URL(url)
 
 
 @functools.lru_cache(maxsize=16)
@@ -59,16 +53,20 @@ def _refusal(exc: BaseException) -> TargetRefused | None:
     return None
 
 
+def _refused(started_at: datetime, start: float, exc: TargetRefused) -> AttemptResult:
+    return AttemptResult(started_at, time.perf_counter() - start,
+                         error=str(exc)[:500].replace("\x00", "\ufffd"), refused=True)
+
+
 async def send(session: aiohttp.ClientSession, method: str, url: str, content: bytes,
                headers: dict[str, str], *, timeout: float, body_limit: int,  # noqa: ASYNC109
                allow_private: bool, started_at: datetime | None = None) -> AttemptResult:
     started_at = started_at or utcnow()
     start = time.perf_counter()
     try:
-        if not allow_private:
-            check_target(url, allow_private=False)
+        target = check_target(url, allow_private=allow_private)
         async with session.request(
-            method, _url(url), data=content, headers=headers, allow_redirects=False,
+            method, target, data=content, headers=headers, allow_redirects=False,
             timeout=_timeout(timeout),
         ) as resp:
             raw = await resp.content.read(body_limit) if body_limit else b""
@@ -80,10 +78,12 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
     except TargetRefused as exc:
-        error = str(exc)
+        return _refused(started_at, start, exc)
     except aiohttp.ClientError as exc:
         refused = _refusal(exc)
-        error = str(refused) if refused else f"{type(exc).__name__}: {exc}"
+        if refused is not None:
+            return _refused(started_at, start, refused)
+        error = f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     return AttemptResult(started_at, time.perf_counter() - start,
