@@ -161,6 +161,16 @@ def judge(url: URL) -> None:
         raise TargetRefused(f"refused: {host} is {reason}")
 
 
+def refused_by(exc: BaseException) -> TargetRefused | None:
+    """The guard's refusal behind a client error (aiohttp wraps what the resolver raised)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, TargetRefused):
+            return seen
+        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
+    return None
+
+
 class GuardedResolver(AbstractResolver):
     """Resolves like aiohttp's default resolver, then drops every non-public address."""
 

@@ -11,6 +11,7 @@ from datetime import datetime
 import aiohttp
 
 from servicegate.clock import utcnow
+from servicegate.egress import refused_by
 from servicegate.webhooks.policy import parse_retry_after
 from servicegate.webhooks.targets import TargetRefused, check_target
 
@@ -44,15 +45,6 @@ def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-def _refusal(exc: BaseException) -> TargetRefused | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, TargetRefused):
-            return seen
-        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
-    return None
-
-
 def _refused(started_at: datetime, start: float, exc: TargetRefused) -> AttemptResult:
     return AttemptResult(started_at, time.perf_counter() - start,
                          error=str(exc)[:500].replace("\x00", "\ufffd"), refused=True)
@@ -80,7 +72,7 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
     except TargetRefused as exc:
         return _refused(started_at, start, exc)
     except aiohttp.ClientError as exc:
-        refused = _refusal(exc)
+        refused = refused_by(exc)
         if refused is not None:
             return _refused(started_at, start, refused)
         error = f"{type(exc).__name__}: {exc}"
