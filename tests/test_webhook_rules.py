@@ -7,7 +7,9 @@ from email.utils import format_datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
+from servicegate.egress import UnsafeURL, judge, target
 from servicegate.webhooks.catalog import REFERENCE_EVENTS, EventCatalog
 from servicegate.webhooks.policy import next_delay, parse_retry_after
 from servicegate.webhooks.targets import (
@@ -146,6 +148,22 @@ def test_user_info_backslashes_and_unreadable_hosts_are_refused(url, says):
 def test_public_hosts_in_any_spelling_pass(url):
     assert validate_url(url, allow_private=False) == url
     check_target(url, allow_private=False)
+
+
+@given(st.text(max_size=60), st.sampled_from(["", ":80", ":x", ":99999"]))
+def test_any_host_is_read_or_refused_never_crashes(host, port):
+    """What the http action does with a host a template rendered: a URL to send, or a
+    refusal (a 400), never another exception (a 500)."""
+    readings: list = [f"http://{host}{port}/x"]
+    try:  # as the action parses the URL it assembled
+        readings.append(URL(f"http://{host}{port}/x", encoded=True))
+    except ValueError:
+        pass
+    for raw in readings:
+        try:
+            judge(target(raw))
+        except (UnsafeURL, TargetRefused):
+            pass
 
 
 @given(st.integers(min_value=0, max_value=10**9))

@@ -137,7 +137,10 @@ def target(url: str | URL) -> URL:
             raise UnsafeURL(f"malformed URL: {exc}") from None
     if url.scheme not in ("http", "https"):
         raise UnsafeURL("the URL must be absolute and use http or https")
-    raw = url.raw_host
+    try:
+        raw = url.raw_host
+    except ValueError as exc:  # an encoded URL reads its authority only now
+        raise UnsafeURL(f"malformed URL: {exc}") from None
     if not raw:
         raise UnsafeURL("the URL must name a host")
     host = _normalised_host(raw)

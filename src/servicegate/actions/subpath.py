@@ -118,9 +118,11 @@ def checked_url(rendered: str, base: URL | None) -> URL:
     """Parse a rendered upstream URL and refuse anything that leaves `base`."""
     try:
         url = URL(rendered, encoded=True)
+        host = url.raw_host  # an encoded URL reads its authority (and may fail) only now
+        url.port  # noqa: B018
     except (ValueError, TypeError) as exc:
         raise UnsafePath(f"not a valid URL: {exc}") from None
-    if url.scheme not in ("http", "https") or not url.raw_host:
+    if url.scheme not in ("http", "https") or not host:
         raise UnsafePath("the upstream URL must be absolute http(s)")
     for piece in url.raw_path.split("/"):
         try:
