@@ -207,7 +207,8 @@ class HttpAction(Action):
             return url
         except (UnsafePath, UnsafeURL, TargetRefused) as exc:
             raise action_problem(400, f"definition {self.definition!r} refused the upstream "
-                                 f"URL: {exc}", self.definition) from None
+                                 f"URL: {str(exc).removeprefix('refused: ')}",
+                                 self.definition) from None
 
     def _headers(self, captured: dict[str, str], request_id: str,
                  invocation: Invocation) -> CIMultiDict[str]:
@@ -309,8 +310,9 @@ class HttpAction(Action):
                 if refused is not None:
                     # a host a template chose resolved to a non-public address: the request
                     # is what is wrong, and nothing was sent
+                    reason = str(refused).removeprefix("refused: ")
                     raise action_problem(400, f"definition {self.definition!r} refused the "
-                                         f"upstream URL: {refused}", self.definition) from None
+                                         f"upstream URL: {reason}", self.definition) from None
                 raise UpstreamFailed("unreachable", f"upstream unreachable "
                                      f"({type(exc).__name__})") from None
         except UpstreamFailed as exc:
