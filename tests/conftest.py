@@ -136,6 +136,8 @@ async def gateway(settings: Settings, engine) -> AsyncIterator[Gateway]:
         finally:
             await runtime.stop_background()
             await runtime.http.close()
+            if runtime._public_http is not None:
+                await runtime._public_http.close()
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """The `http` action against a real upstream on a free port."""
 
+import socket
+
 import pytest
 
 from tests.support.processes import free_port
+from tests.support.receivers import Listener
 from tests.support.upstream import last
 from tests.test_auth_api import assert_problem
 
@@ -256,3 +259,131 @@ def test_passed_back_filters_raw_names_case_insensitively():
     got = passed_back(((b"X-A", b"1"), (b"CONNECTION", b"close"), (b"Content-Type", b"a/b"),
                        (b"x-b", b"\xe9"), (b"Transfer-Encoding", b"chunked")))
     assert got == {"X-A": "1", "x-b": "\xe9"}
+
+
+async def test_a_query_value_with_a_space_is_encoded_not_sent_raw(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/base?q={{{{ query.q }}}}&r=1",
+                                     "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"q": "a b"})
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.raw_query == "q=a%20b&r=1"
+    assert got.query == [("q", "a b"), ("r", "1")]
+
+
+@pytest.mark.parametrize("value", ["x&admin=1", "x#frag", "x=y+z", "100%", "%2e%2e", "ä?"])
+async def test_a_query_value_stays_one_value(dgw, upstream, value):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/base?q={{{{ query.q }}}}&r=1",
+                                     "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"q": value})
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.path == "/base"
+    assert got.query == [("q", value), ("r", "1")]
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\tb", "a\r\nX-Evil: 1", "a\x00b"])
+@pytest.mark.parametrize("where", ["/base?q={{ query.q }}", "/base/{{ query.q }}"])
+async def test_control_characters_in_a_url_value_are_refused(dgw, upstream, value, where):
+    await dgw.define("p.yaml", proxy(upstream.url + where, "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"q": value})
+    problem = assert_problem(r, 400)
+    assert "control characters" in problem["detail"]
+    assert upstream.received == []
+
+
+async def test_a_decoded_segment_cannot_inject_a_query_or_cut_the_path(dgw, upstream):
+    await dgw.define("p.yaml", proxy(f"{upstream.url}/base/{{{{ segments[0] }}}}/end",
+                                     "  query: none"))
+    r = await dgw.call("GET", "/services/proxy/a%3fadmin=1%23")
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.raw_path == "/base/a%3Fadmin=1%23/end"
+    assert got.path == "/base/a?admin=1#/end"
+    assert got.query == []
+    # a decoded value is data: its own `%` is encoded again
+    r = await dgw.call("GET", "/services/proxy/100%2525")
+    assert r.status_code == 200, r.text
+    assert last(upstream).raw_path == "/base/100%2525/end"
+    assert last(upstream).path == "/base/100%25/end"
+
+
+async def test_subpath_and_urlquote_output_are_not_encoded_twice(dgw, upstream):
+    await dgw.define("p.yaml", proxy(
+        f"{upstream.url}/base/{{{{ subpath }}}}?q={{{{ query.q | urlquote }}}}&s={{{{ subpath }}}}",
+        "  query: none"))
+    r = await dgw.call("GET", "/services/proxy/a%20b/c%3Dd", params={"q": "x y&z"})
+    assert r.status_code == 200, r.text
+    got = last(upstream)
+    assert got.raw_path == "/base/a%20b/c=d"
+    assert got.query == [("q", "x y&z"), ("s", "a b/c=d")]
+
+
+# 127.0.0.1 as IDNA (UTS-46) maps it; the client connects to the loopback address
+LOOPBACK_SPELLINGS = ["127.0.0.1", "127。0。0。1", "１２７.０.０.１", "①②⑦.0.0.1",  # noqa: RUF001
+                      "127．0．0．1", "127.0.0.1.", "2130706433", "0x7f.1", "localhost",  # noqa: RUF001
+                      "LOCALHOST.", "[::ffff:127.0.0.1]"]
+
+
+@pytest.fixture
+async def listener():
+    server = await Listener().start()
+    yield server
+    await server.stop()
+
+
+@pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
+async def test_a_templated_origin_is_guarded_like_a_webhook(dgw, listener, host):
+    await dgw.define("p.yaml", proxy("http://{{ query.host }}/x", "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"host": f"{host}:{listener.port}"})
+    problem = assert_problem(r, 400)
+    assert problem["detail"].startswith("definition 'proxy' refused the upstream URL: ")
+    assert problem["detail"].endswith(("is a loopback address", "is localhost",
+                                       "is an IPv4-mapped IPv6 address"))
+    assert "loopback-secret" not in r.text
+    assert await listener.settled() == []
+
+
+async def test_a_templated_origin_resolving_to_loopback_is_refused_by_the_resolver(dgw, listener):
+    name = socket.gethostname()
+    try:
+        resolved = socket.getaddrinfo(name, None)[0][4][0]
+    except OSError:
+        pytest.skip("this machine's host name does not resolve")
+    if not resolved.startswith("127."):
+        pytest.skip("this machine's host name does not resolve to a loopback address")
+    await dgw.define("p.yaml", proxy("http://{{ query.host }}/x", "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"host": f"{name}:{listener.port}"})
+    problem = assert_problem(r, 400)
+    assert "resolves to a loopback address" in problem["detail"]
+    assert await listener.settled() == []
+
+
+@pytest.mark.parametrize("host", ["%31%32%37.0.0.1", "a..b", "xn--", "a b"])
+async def test_a_templated_host_that_cannot_be_read_is_refused(dgw, listener, host):
+    await dgw.define("p.yaml", proxy("http://{{ query.host }}/x", "  query: none"))
+    r = await dgw.call("GET", "/services/proxy", params={"host": host})
+    assert_problem(r, 400)
+
+
+async def test_private_templated_origins_when_the_operator_allows_them(dgw, upstream):
+    dgw.runtime.settings.definitions.allow_private_networks = True
+    await dgw.define("p.yaml", proxy("http://{{ query.host }}/x", "  query: none"))
+    for host in ("127.0.0.1", "１２７。０。０。１"):  # noqa: RUF001
+        r = await dgw.call("GET", "/services/proxy", params={"host": f"{host}:{upstream.port}"})
+        assert r.status_code == 200, r.text
+        assert last(upstream).path == "/x"
+
+
+async def test_an_origin_from_the_environment_is_a_templated_origin(dgw, upstream, monkeypatch):
+    monkeypatch.setenv("SG_UPSTREAM_URL", upstream.url)
+    await dgw.define("p.yaml", proxy("{{ env.SG_UPSTREAM_URL }}/x/{{ query.id }}", "  query: none")
+                     .replace("action:", "context: {env: [SG_UPSTREAM_URL]}\naction:"))
+    assert_problem(await dgw.call("GET", "/services/proxy", params={"id": "1"}), 400)
+    assert upstream.received == []
+    dgw.runtime.settings.definitions.allow_private_networks = True
+    await dgw.define("p.yaml", proxy("{{ env.SG_UPSTREAM_URL }}/y/{{ query.id }}", "  query: none")
+                     .replace("action:", "context: {env: [SG_UPSTREAM_URL]}\naction:"))
+    r = await dgw.call("GET", "/services/proxy", params={"id": "a b"})
+    assert r.status_code == 200, r.text
+    assert last(upstream).raw_path == "/y/a%20b"

@@ -9,11 +9,13 @@ from yarl import URL
 
 from servicegate.actions.subpath import (
     UnsafePath,
+    assemble,
     checked_url,
     encode_segments,
     literal_base,
     split_raw,
 )
+from servicegate.expressions import Encoded, compile_parts
 
 BASE_TEMPLATE = "http://upstream.internal:8080/api/v1/{{ subpath }}"
 BASE = literal_base(BASE_TEMPLATE)
@@ -89,3 +91,44 @@ def test_literal_base(template, base):
 def test_leaving_the_base_is_refused(rendered):
     with pytest.raises(UnsafePath):
         checked_url(rendered, BASE)
+
+
+URL_TEMPLATE = compile_parts("http://h/base/{{ v }}/end?q={{ v }}&r=1#{{ v }}", "url")
+CONTROL = {chr(c) for c in range(0x20)} | {"\x7f"}
+
+
+@given(st.text(max_size=40))
+def test_a_rendered_value_lands_whole_in_its_component(value):
+    """Whatever a value holds, the URL keeps the template's structure: the value is one path
+    piece, one query value and the fragment, or the URL is refused for control characters."""
+    try:
+        text = assemble(URL_TEMPLATE.render({"v": value}))
+    except UnsafePath:
+        assert set(value) & CONTROL or any(0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+        return
+    assert not set(text) & CONTROL and " " not in text
+    url = URL(text, encoded=True)
+    assert url.host == "h"
+    assert unquote(url.raw_path, errors="strict") == f"/base/{value}/end"
+    assert [(k, v) for k, v in url.query.items()] == [("q", value), ("r", "1")]
+    assert unquote(url.raw_fragment) == value
+
+
+def test_encoded_values_keep_their_escapes():
+    template = compile_parts("http://h/b/{{ sp }}?s={{ sp }}&q={{ v | urlquote }}", "url")
+    text = assemble(template.render({"sp": Encoded("a%20b/c=d&e"), "v": "x y&z"}))
+    assert text == "http://h/b/a%20b/c=d&e?s=a%20b/c%3Dd%26e&q=x%20y%26z"
+
+
+@pytest.mark.parametrize("value", ["a\rb", "a\nb", "a\tb", "\x00", "\x7f"])
+def test_control_characters_in_values_are_refused(value):
+    with pytest.raises(UnsafePath, match="control characters"):
+        assemble(URL_TEMPLATE.render({"v": value}))
+
+
+def test_a_value_in_the_origin_is_taken_as_written():
+    template = compile_parts("{{ base }}/x/{{ v }}", "url")
+    assert assemble(template.render({"base": "http://h:81/api", "v": "a?b"})) == \
+        "http://h:81/api/x/a%3Fb"
+    with pytest.raises(UnsafePath):
+        assemble(template.render({"base": "http://h /api", "v": "a"}))

@@ -247,16 +247,18 @@ async def test_consecutive_failures_disable_and_admin_enable_resumes(hooks, rece
 async def test_ssrf_guard_refuses_private_targets_at_delivery(hooks, receiver):
     await register(hooks, f"http://localhost:{receiver.port}/name")
     await register(hooks, receiver.url("/literal"))
+    # urlsplit reads a name here; the client connects to 127.0.0.1 without resolving anything
+    await register(hooks, f"http://１２７。０。０。①:{receiver.port}/unicode")  # noqa: RUF001
     hooks.runtime.settings.webhooks.allow_private_networks = False
     await hooks.runtime.stop_background()  # the delivery session is rebuilt with the guard
     hooks.runtime.start_workers()
     await publish(hooks)
 
-    async def both_failed():
+    async def all_failed():
         body = await listing(hooks, status="failed")
-        return body if body["count"] == 2 else None
+        return body if body["count"] == 3 else None
 
-    failed = (await until(both_failed))["deliveries"]
+    failed = (await until(all_failed))["deliveries"]
     assert all("refused" in d["lastError"] for d in failed), failed
     assert receiver.requests == []
 

@@ -7,10 +7,18 @@ from email.utils import format_datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from yarl import URL
 
+from servicegate.egress import UnsafeURL, judge, target
 from servicegate.webhooks.catalog import REFERENCE_EVENTS, EventCatalog
 from servicegate.webhooks.policy import next_delay, parse_retry_after
-from servicegate.webhooks.targets import literal_host, refusal, validate_url
+from servicegate.webhooks.targets import (
+    TargetRefused,
+    check_target,
+    literal_host,
+    refusal,
+    validate_url,
+)
 
 PRIVATE_NETS = [ipaddress.ip_network(n) for n in (
     "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16",
@@ -62,6 +70,100 @@ def test_private_literals_refused_unless_allowed(url):
     with pytest.raises(ValueError):
         validate_url(url, allow_private=False)
     assert validate_url(url, allow_private=True) == url
+
+
+# Spellings of digits and dots that IDNA (UTS-46) maps to ASCII ones, as yarl does for the client.
+_DIGITS = {d: [d, chr(0xFF10 + int(d)), "⓪①②③④⑤⑥⑦⑧⑨"[int(d)]] for d in "0123456789"}
+_DOTS = [".", "。", "．", "｡"]  # noqa: RUF001
+_PRIVATE_V4 = [n for n in PRIVATE_NETS if n.version == 4] + [
+    ipaddress.ip_network("169.254.169.254/32"), ipaddress.ip_network("100.100.100.200/32")]
+
+
+@st.composite
+def private_hosts(draw):
+    """A non-public IPv4 address spelled as an attacker might: Unicode digits and full stops,
+    per-part decimal/octal/hex, the whole address as one integer, a trailing dot."""
+    net = draw(st.sampled_from(_PRIVATE_V4))
+    address = net[draw(st.integers(min_value=0)) % net.num_addresses]
+
+    def unicode_digits(text):
+        return "".join(draw(st.sampled_from(_DIGITS[ch])) if ch in _DIGITS else ch for ch in text)
+
+    def number(value):
+        form = draw(st.sampled_from(["dec", "oct", "hex"]))
+        if form == "oct" and value:
+            return "0" + format(value, "o")
+        if form == "hex":
+            digits = "".join(draw(st.sampled_from([c, c.upper()])) for c in format(value, "x"))
+            return draw(st.sampled_from(["0x", "0X", "０ｘ"])) + digits  # noqa: RUF001
+        return str(value)
+
+    if draw(st.booleans()):
+        text = draw(st.sampled_from(_DOTS)).join(
+            unicode_digits(number(part)) for part in address.packed)
+    else:
+        text = unicode_digits(number(int(address)))
+    if draw(st.booleans()):
+        text += draw(st.sampled_from(_DOTS))
+    return address, text
+
+
+@given(private_hosts(), st.sampled_from(["", ":8080"]))
+def test_unicode_and_numeric_spellings_of_private_addresses_are_refused(spelled, port):
+    address, host = spelled
+    url = f"http://{host}{port}/x"
+    with pytest.raises(ValueError, match="private networks are not allowed"):
+        validate_url(url, allow_private=False)
+    # and the delivery-time check reads the same host: never sent
+    with pytest.raises(TargetRefused):
+        check_target(url, allow_private=False)
+    assert literal_host(str(address)) == str(address)
+
+
+@pytest.mark.parametrize("host", ["localhost", "LocalHost", "ＬＯＣＡＬＨＯＳＴ", "localhost.",  # noqa: RUF001
+                                  "localhost。", "api.localhost", "[::1]", "[0:0:0:0:0:0:0:1]",
+                                  "[::ffff:127.0.0.1]"])
+def test_local_names_in_any_spelling_are_refused(host):
+    with pytest.raises(ValueError, match="private networks are not allowed"):
+        validate_url(f"http://{host}/x", allow_private=False)
+
+
+@pytest.mark.parametrize("url, says", [
+    ("http://user:pass@example.com/x", "user info"),
+    ("http://user@example.com/x", "user info"),
+    ("http://example.com\\@127.0.0.1/x", "backslash"),
+    ("http://example.com/a\\b", "backslash"),
+    ("http://%31%32%37.0.0.1/x", "not a valid host name"),
+    ("http://a..b/x", "not a valid host name"),
+    ("http://xn--/x", "not a valid host name"),
+])
+def test_user_info_backslashes_and_unreadable_hosts_are_refused(url, says):
+    for allow in (False, True):
+        with pytest.raises(ValueError, match=says):
+            validate_url(url, allow_private=allow)
+
+
+@pytest.mark.parametrize("url", ["https://ｅｘａｍｐｌｅ.com/hook", "https://EXAMPLE.com./hook",  # noqa: RUF001
+                                 "https://bücher.example/hook", "http://93.184.215.14:8080/"])
+def test_public_hosts_in_any_spelling_pass(url):
+    assert validate_url(url, allow_private=False) == url
+    check_target(url, allow_private=False)
+
+
+@given(st.text(max_size=60), st.sampled_from(["", ":80", ":x", ":99999"]))
+def test_any_host_is_read_or_refused_never_crashes(host, port):
+    """What the http action does with a host a template rendered: a URL to send, or a
+    refusal (a 400), never another exception (a 500)."""
+    readings: list = [f"http://{host}{port}/x"]
+    try:  # as the action parses the URL it assembled
+        readings.append(URL(f"http://{host}{port}/x", encoded=True))
+    except ValueError:
+        pass
+    for raw in readings:
+        try:
+            judge(target(raw))
+        except (UnsafeURL, TargetRefused):
+            pass
 
 
 @given(st.integers(min_value=0, max_value=10**9))

@@ -4,7 +4,13 @@ import pytest
 from sqlalchemy import func, select
 
 from servicegate.storage.schema import deliveries, events, webhooks
+from tests.support.receivers import Listener
 from tests.test_auth_api import assert_problem
+
+# 127.0.0.1 as IDNA (UTS-46) maps it: ideographic and fullwidth full stops, fullwidth and
+# circled digits. urlsplit sees a name; the HTTP client connects to the loopback address.
+UNICODE_LOOPBACK = ["127。0。0。1", "１２７.０.０.１", "①②⑦.0.0.1", "127．0．0．1", "127｡0｡0｡1",  # noqa: RUF001
+                    "127.0.0.1。"]
 
 
 def key(creds):
@@ -86,6 +92,8 @@ async def test_delete_some_then_all_events(gateway):
     ({"events": ["payment"], "url": "http://127.0.0.1:9/x", "secret": "x" * 257}, "/secret"),
     ({"events": ["payment"], "url": "http://example.com/" + "x" * 2100}, "/url"),
     ({"events": ["payment"], "url": "http://127.0.0.1:9/x", "extra": 1}, "/extra"),
+    ({"events": ["payment"], "url": "http://user:pass@example.com/x"}, "/url"),
+    ({"events": ["payment"], "url": "http://example.com\\@10.0.0.1/x"}, "/url"),
 ])
 async def test_bad_registrations_are_400_and_store_nothing(gateway, body, pointer):
     c = await gateway.new_client("c", "webhooks")
@@ -119,6 +127,57 @@ async def test_private_literal_refused_at_registration_unless_allowed(gateway):
     r = await gateway.client.post("/webhooks", headers=key(c), json={
         "events": ["payment"], "url": "https://93.184.215.14/hook"})
     assert r.status_code == 200
+
+
+@pytest.fixture
+async def listener():
+    server = await Listener().start()
+    yield server
+    await server.stop()
+
+
+@pytest.mark.parametrize("host", UNICODE_LOOPBACK)
+async def test_unicode_spelled_loopback_is_refused_and_never_connected_to(gateway, listener, host):
+    c = await gateway.new_client("c", "webhooks")
+    gateway.runtime.settings.webhooks.allow_private_networks = False
+    url = f"http://{host}:{listener.port}/x"
+    r = await gateway.client.post("/webhooks", headers=key(c), json={"events": ["debtinsert"],
+                                                                     "url": url})
+    problem = assert_problem(r, 400)
+    [error] = problem["errors"]
+    assert error["pointer"] == "/url"
+    assert error["message"].startswith("the URL's host 127.0.0.1")
+    assert error["message"].endswith("is a loopback address; private networks are not allowed")
+    assert await count(gateway, webhooks) == 0
+    assert await listener.settled() == []
+
+
+@pytest.mark.parametrize("host", UNICODE_LOOPBACK)
+async def test_test_delivery_refuses_a_stored_unicode_loopback_url(gateway, listener, host):
+    """A URL stored while private networks were allowed is judged again when it is used."""
+    c = await gateway.new_client("c", "webhooks")
+    url = f"http://{host}:{listener.port}/x"
+    r = await gateway.client.post("/webhooks", headers=key(c), json={"events": ["debtinsert"],
+                                                                     "url": url})
+    assert r.status_code == 200, r.text
+    gateway.runtime.settings.webhooks.allow_private_networks = False
+    await gateway.runtime.webhooks.close()  # the delivery session is rebuilt with the guard
+    r = await gateway.client.post("/webhooks/test", headers=key(c), json={"url": url})
+    problem = assert_problem(r, 400)
+    assert problem["detail"].startswith("the webhook's URL is refused: 127.0.0.1")
+    assert problem["detail"].endswith("is a loopback address")
+    assert "loopback-secret" not in r.text
+    assert await listener.settled() == []
+
+
+async def test_user_info_is_refused_naming_it(gateway):
+    c = await gateway.new_client("c", "webhooks")
+    r = await gateway.client.post("/webhooks", headers=key(c), json={
+        "events": ["payment"], "url": "https://partner:hunter2@example.com/hook"})
+    problem = assert_problem(r, 400)
+    assert "user info" in problem["errors"][0]["message"]
+    assert "hunter2" not in r.text
+    assert await count(gateway, webhooks) == 0
 
 
 async def test_event_catalog(gateway):

@@ -74,6 +74,9 @@ class DefinitionsConfig(Section):
         "x-correlation-id", "idempotency-key",
     ]
     max_upstream_response_bytes: int = Field(16 * 1_048_576, ge=1024)
+    # `http` actions whose URL origin is rendered by a template may reach private networks
+    # (as `[webhooks] allow_private_networks` does for webhooks); literal origins always may.
+    allow_private_networks: bool = False
 
     @field_validator("context_headers")
     @classmethod

@@ -25,6 +25,7 @@ from servicegate.auth.keyset import KeySet
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
+from servicegate.egress import GuardedResolver
 from servicegate.identity.service import IdentityService
 from servicegate.jobs.service import JobService
 from servicegate.secretbox import SecretBox
@@ -52,7 +53,7 @@ def settle_heap() -> tuple[int, ...]:
     return previous
 
 
-def outbound_session() -> aiohttp.ClientSession:
+def outbound_session(resolver: Any = None) -> aiohttp.ClientSession:
     """The process-wide pooled HTTP client for upstreams, webhooks and JWKS.
 
     Shared by every caller, so it keeps no cookies: a jar would replay one caller's upstream
@@ -62,7 +63,7 @@ def outbound_session() -> aiohttp.ClientSession:
     copy each request's headers.
     """
     connector = aiohttp.TCPConnector(limit=512, limit_per_host=256, ttl_dns_cache=60,
-                                     enable_cleanup_closed=True)
+                                     enable_cleanup_closed=True, resolver=resolver)
     return aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                  cookie_jar=aiohttp.DummyCookieJar(),
                                  headers={"User-Agent": USER_AGENT})
@@ -85,6 +86,16 @@ class Runtime:
     jobs: JobService
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _definitions_seen: str = ""
+    _public_http: aiohttp.ClientSession | None = None
+
+    @property
+    def public_http(self) -> aiohttp.ClientSession:
+        """The client for upstreams whose host a template chooses: a pool of its own (no
+        connection opened to an operator's internal upstream is reused) whose resolver refuses
+        non-public addresses. Made on first use."""
+        if self._public_http is None or self._public_http.closed:
+            self._public_http = outbound_session(resolver=GuardedResolver())
+        return self._public_http
 
     @property
     def events(self) -> EventPublisher:
@@ -181,6 +192,8 @@ class Runtime:
     async def stop(self) -> None:
         await self.stop_background()
         await self.http.close()
+        if self._public_http is not None:
+            await self._public_http.close()
         await self.databases.close()
         await self.identity.close()
         await self.engine.dispose()

@@ -94,3 +94,55 @@ class Receiver:
         except TimeoutError:
             raise AssertionError(f"expected {count} requests at {path}, got {len(seen())}") from None
         return seen()
+
+
+@dataclass
+class Listener:
+    """A plain TCP server on a free 127.0.0.1 port that records every connection it accepts
+    and answers any request with `200 loopback-secret`: the service an SSRF would reach.
+
+    `settled()` proves a refusal without waiting for time to pass: it connects once itself and
+    returns once that connection is recorded; connections are accepted in order, so any made
+    by the gateway before it are recorded too."""
+
+    body: bytes = b"loopback-secret"
+    connections: list[tuple[str, int]] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+    _accepted: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def url(self, path: str = "/x") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections.append(writer.get_extra_info("peername")[:2])
+        async with self._accepted:
+            self._accepted.notify_all()
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                         % (len(self.body), self.body))
+            await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def start(self) -> Listener:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def settled(self) -> list[tuple[str, int]]:
+        """The connections made before this call (the listener's own probe left out)."""
+        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        probe = writer.get_extra_info("sockname")[:2]
+        async with self._accepted:
+            await asyncio.wait_for(self._accepted.wait_for(lambda: probe in self.connections), 10)
+        writer.close()
+        return [c for c in self.connections if c != probe]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()

@@ -20,6 +20,7 @@ class Received:
     query: list[tuple[str, str]]
     headers: CIMultiDict[str]
     body: bytes
+    raw_query: str = ""
 
 
 @dataclass
@@ -34,9 +35,10 @@ class Upstream:
         return f"http://127.0.0.1:{self.port}"
 
     async def _record(self, request: web.Request) -> Received:
-        entry = Received(request.method, request.path, request.raw_path.split("?", 1)[0],
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        entry = Received(request.method, request.path, raw_path,
                          list(request.query.items()), CIMultiDict(request.headers),
-                         await request.read())
+                         await request.read(), raw_query)
         self.received.append(entry)
         return entry
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from servicegate.actions.context import InvocationContext
 from servicegate.config import Settings
+from servicegate.expressions import Encoded
 
 if TYPE_CHECKING:  # (for the annotations only: compiling actions needs no database or client)
     import aiohttp
@@ -69,6 +70,12 @@ class ActionServices(Protocol):
         ...
 
     @property
+    def public_http(self) -> aiohttp.ClientSession:
+        """The pooled client for upstreams whose host a template chooses: its resolver
+        refuses non-public addresses."""
+        ...
+
+    @property
     def databases(self) -> NamedDatabases:
         """The databases `sql` actions name."""
         ...
@@ -101,7 +108,7 @@ class Invocation:
             self._variables = {
                 "definition": self.definition,
                 "method": ctx.method,
-                "subpath": ctx.subpath,
+                "subpath": Encoded(ctx.subpath),
                 "segments": list(ctx.segments),
                 "query": ctx.query_first(),
                 "query_all": ctx.query_all(),

@@ -31,9 +31,23 @@ from servicegate.actions.base import (
 from servicegate.actions.errors import action_problem
 from servicegate.actions.headers import HEADER_NAME, compile_headers, render_headers
 from servicegate.actions.registry import register
-from servicegate.actions.subpath import UnsafePath, checked_url, encode_segments, literal_base
+from servicegate.actions.subpath import (
+    UnsafePath,
+    assemble,
+    checked_url,
+    encode_segments,
+    literal_base,
+)
 from servicegate.durations import Duration
-from servicegate.expressions import Value, compile_text, compile_value, constant_text, is_literal
+from servicegate.egress import TargetRefused, UnsafeURL, judge, refused_by, target
+from servicegate.expressions import (
+    PartsTemplate,
+    Value,
+    compile_parts,
+    compile_value,
+    constant_text,
+    is_literal,
+)
 
 log = structlog.get_logger("servicegate.actions.http")
 
@@ -120,9 +134,16 @@ class HttpAction(Action):
         # `{{ gateway.url }}` is the gateway's own address, known now: such a URL is as fixed
         # as a literal one
         url = constant_text(spec.url, {"gateway": gateway_variables(ctx.settings)}) or spec.url
-        self.url = compile_text(url, f"{where}.url")
+        self.url = compile_parts(url, f"{where}.url")
         self.base = literal_base(url)
         self.literal_url = checked_url(url, None) if is_literal(self.url) else None
+        # An origin the operator wrote is trusted as written (internal upstreams are the point
+        # of a gateway); an origin a template renders is read the way the client reads it and,
+        # unless `[definitions] allow_private_networks`, judged like a webhook's target and
+        # sent through the session whose resolver refuses non-public addresses.
+        self.templated_origin = self.base is None and self.literal_url is None
+        self.guarded = (self.templated_origin
+                        and not ctx.settings.definitions.allow_private_networks)
         # The common `{{ subpath }}` URL is joined from its parts, not rendered: the segments
         # were decoded, checked and are encoded again for the path, so the joined URL stays
         # below the base checked here.
@@ -165,7 +186,8 @@ class HttpAction(Action):
                   else None if query == "none" else self._params(invocation))
         data = (ctx.raw_body or None) if self.body == "passthrough" else self._body(invocation,
                                                                                      headers)
-        result = await self._send(invocation.services.http, method, url, headers, params, data)
+        session = invocation.services.public_http if self.guarded else invocation.services.http
+        result = await self._send(session, method, url, headers, params, data)
         if self.response is None:
             return result
         return self._mapped(result, invocation.variables)
@@ -175,11 +197,18 @@ class HttpAction(Action):
             prefix, suffix = self.subpath_url
             return URL(prefix + encode_segments(invocation.context.segments) + suffix,
                        encoded=True)
+        assert isinstance(self.url, PartsTemplate)
         try:
-            return checked_url(str(self.url.render(invocation.variables)), self.base)
-        except UnsafePath as exc:
+            url = checked_url(assemble(self.url.render(invocation.variables)), self.base)
+            if self.templated_origin:
+                url = target(url)
+                if self.guarded:
+                    judge(url)
+            return url
+        except (UnsafePath, UnsafeURL, TargetRefused) as exc:
             raise action_problem(400, f"definition {self.definition!r} refused the upstream "
-                                 f"URL: {exc}", self.definition) from None
+                                 f"URL: {str(exc).removeprefix('refused: ')}",
+                                 self.definition) from None
 
     def _headers(self, captured: dict[str, str], request_id: str,
                  invocation: Invocation) -> CIMultiDict[str]:
@@ -277,6 +306,13 @@ class HttpAction(Action):
                 raise UpstreamFailed("timeout", f"upstream did not answer within "
                                      f"{self.timeout_seconds:g}s") from None
             except aiohttp.ClientError as exc:
+                refused = refused_by(exc)
+                if refused is not None:
+                    # a host a template chose resolved to a non-public address: the request
+                    # is what is wrong, and nothing was sent
+                    reason = str(refused).removeprefix("refused: ")
+                    raise action_problem(400, f"definition {self.definition!r} refused the "
+                                         f"upstream URL: {reason}", self.definition) from None
                 raise UpstreamFailed("unreachable", f"upstream unreachable "
                                      f"({type(exc).__name__})") from None
         except UpstreamFailed as exc:

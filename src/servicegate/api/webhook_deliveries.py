@@ -109,6 +109,11 @@ async def test_delivery(request: Request) -> Response:
         raise Problem(404, "you have no webhook registered for this URL")
     event = checked_events(request, [body.event])[0] if body.event else hook.events[0]
     result = await service.test_delivery(hook, event)
+    if result.refused:
+        # the same guard as every delivery: nothing was sent, the URL is what is wrong
+        reason = (result.error or "").removeprefix("refused: ")
+        raise Problem(400, f"the webhook's URL is refused: {reason}",
+                      title="Target refused", url=hook.url)
     return JSONResponse({
         "url": hook.url, "event": event, "ok": result.ok, "statusCode": result.status_code,
         "durationMs": round(result.duration * 1000, 3), "responseBody": result.response_body,

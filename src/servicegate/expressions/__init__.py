@@ -11,10 +11,14 @@ The syntax, as documented in docs/definitions.md:
 
 from servicegate.expressions.compiler import (
     Condition,
+    Encoded,
     ExpressionError,
+    Part,
+    PartsTemplate,
     TemplateFailure,
     Value,
     compile_condition,
+    compile_parts,
     compile_text,
     compile_value,
     constant_text,
@@ -23,10 +27,14 @@ from servicegate.expressions.compiler import (
 
 __all__ = [
     "Condition",
+    "Encoded",
     "ExpressionError",
+    "Part",
+    "PartsTemplate",
     "TemplateFailure",
     "Value",
     "compile_condition",
+    "compile_parts",
     "compile_text",
     "compile_value",
     "constant_text",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
-from typing import Any
+from contextvars import ContextVar
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 import jmespath
@@ -39,8 +40,15 @@ def _b64encode(value: str | bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
+class Encoded(str):
+    """Text already percent-encoded for a URL (`subpath`, `| urlquote`): a URL template keeps
+    its `%XX` escapes instead of encoding the `%` again."""
+
+    __slots__ = ()
+
+
 def _urlquote(value: Any) -> str:
-    return quote(str(value), safe="")
+    return Encoded(quote(str(value), safe=""))
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -54,6 +62,30 @@ def _environment() -> ImmutableSandboxedEnvironment:
 
 
 ENV = _environment()
+
+class Part(NamedTuple):
+    """A piece of a rendered `PartsTemplate`: the template's own text, or one value."""
+
+    text: str
+    value: bool
+    encoded: bool = False
+
+
+# While a `PartsTemplate` renders, each `{{ ... }}` output is collected here and only a mark
+# stands in the text, so the caller learns which characters are values and which the template.
+_VALUES: ContextVar[list[Part] | None] = ContextVar("servicegate_template_values", default=None)
+_MARK = "\x00"
+
+
+def _collect(value: Any) -> Any:
+    values = _VALUES.get()
+    if values is None:
+        return value  # a constant Jinja folds while compiling: template text like any other
+    values.append(Part(str(value), True, isinstance(value, Encoded)))
+    return _MARK
+
+
+_PARTS_ENV = ENV.overlay(finalize=_collect)
 
 
 def constant_text(text: str, constants: dict[str, Any]) -> str | None:
@@ -132,6 +164,47 @@ class TextTemplate(Value):
             raise TemplateFailure(self.where, exc) from exc
 
 
+class PartsTemplate(Value):
+    """A text template that renders to its parts: each the output of one `{{ ... }}` or the
+    template's own text between them. Lets a URL template encode
+    each value for the URL component it lands in."""
+
+    __slots__ = ("template",)
+
+    def __init__(self, where: str, source: str) -> None:
+        super().__init__(where)
+        if _MARK in source:
+            raise ExpressionError(f"{where}: a template may not contain NUL characters")
+        try:
+            self.template = _PARTS_ENV.from_string(source)
+        except TemplateError as exc:
+            raise ExpressionError(f"{where}: invalid template: {exc}") from None
+
+    def render(self, variables: dict[str, Any]) -> list[Part]:
+        values: list[Part] = []
+        token = _VALUES.set(values)
+        try:
+            text = self.template.render(variables)
+        except Exception as exc:
+            raise TemplateFailure(self.where, exc) from exc
+        finally:
+            _VALUES.reset(token)
+        pieces = text.split(_MARK)
+        if len(pieces) != len(values) + 1:
+            # output captured and output again ({% set %} blocks, macros): which is which is lost
+            raise TemplateFailure(self.where, ValueError(
+                "values cannot be told from the template's text (captured output is not "
+                "supported here)"))
+        parts: list[Part] = []
+        for piece, value in zip(pieces, values, strict=False):
+            if piece:
+                parts.append(Part(piece, False))
+            parts.append(value)
+        if pieces[-1]:
+            parts.append(Part(pieces[-1], False))
+        return parts
+
+
 class JmesPath(Value):
     __slots__ = ("compiled",)
 
@@ -207,6 +280,14 @@ def compile_text(value: str, where: str) -> Value:
     """A value that always renders to a string (URLs, header values)."""
     if _is_template(value):
         return TextTemplate(where, value)
+    return Literal(where, value)
+
+
+def compile_parts(value: str, where: str) -> Value:
+    """A string whose rendered values the caller treats apart from its text (URLs): a
+    `PartsTemplate`, or a `Literal` when there is nothing to render."""
+    if _is_template(value):
+        return PartsTemplate(where, value)
     return Literal(where, value)
 
 

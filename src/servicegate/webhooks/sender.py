@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import aiohttp
-from yarl import URL
 
 from servicegate.clock import utcnow
+from servicegate.egress import refused_by
 from servicegate.webhooks.policy import parse_retry_after
 from servicegate.webhooks.targets import TargetRefused, check_target
 
@@ -24,6 +24,7 @@ class AttemptResult:
     response_body: str | None = None
     error: str | None = None
     retry_after: float | None = None
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -39,24 +40,14 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
-@functools.lru_cache(maxsize=4096)
-def _url(url: str) -> URL:
-    """Parsed once per webhook URL rather than once per delivery."""
-    return URL(url)
-
-
 @functools.lru_cache(maxsize=16)
 def _timeout(seconds: float) -> aiohttp.ClientTimeout:
     return aiohttp.ClientTimeout(total=seconds)
 
 
-def _refusal(exc: BaseException) -> TargetRefused | None:
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, TargetRefused):
-            return seen
-        seen = getattr(seen, "os_error", None) or seen.__cause__ or seen.__context__
-    return None
+def _refused(started_at: datetime, start: float, exc: TargetRefused) -> AttemptResult:
+    return AttemptResult(started_at, time.perf_counter() - start,
+                         error=str(exc)[:500].replace("\x00", "\ufffd"), refused=True)
 
 
 async def send(session: aiohttp.ClientSession, method: str, url: str, content: bytes,
@@ -65,10 +56,9 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
     started_at = started_at or utcnow()
     start = time.perf_counter()
     try:
-        if not allow_private:
-            check_target(url, allow_private=False)
+        target = check_target(url, allow_private=allow_private)
         async with session.request(
-            method, _url(url), data=content, headers=headers, allow_redirects=False,
+            method, target, data=content, headers=headers, allow_redirects=False,
             timeout=_timeout(timeout),
         ) as resp:
             raw = await resp.content.read(body_limit) if body_limit else b""
@@ -80,10 +70,12 @@ async def send(session: aiohttp.ClientSession, method: str, url: str, content: b
     except TimeoutError:
         error = f"timed out after {timeout:g}s"
     except TargetRefused as exc:
-        error = str(exc)
+        return _refused(started_at, start, exc)
     except aiohttp.ClientError as exc:
-        refused = _refusal(exc)
-        error = str(refused) if refused else f"{type(exc).__name__}: {exc}"
+        refused = refused_by(exc)
+        if refused is not None:
+            return _refused(started_at, start, refused)
+        error = f"{type(exc).__name__}: {exc}"
     except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
         error = f"{type(exc).__name__}: {exc}"
     return AttemptResult(started_at, time.perf_counter() - start,
