@@ -117,6 +117,8 @@ class AuthConfig(Section):
 
 class LimitsConfig(Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)
+    # At most 200: orjson serialises 254 levels, and a body is stored inside a job or event.
+    max_json_depth: int = Field(64, ge=1, le=200)
 
 
 class WebhooksConfig(Section):

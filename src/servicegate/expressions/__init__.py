@@ -12,6 +12,7 @@ The syntax, as documented in docs/definitions.md:
 from servicegate.expressions.compiler import (
     Condition,
     ExpressionError,
+    MissingValue,
     TemplateFailure,
     Value,
     compile_condition,
@@ -24,6 +25,7 @@ from servicegate.expressions.compiler import (
 __all__ = [
     "Condition",
     "ExpressionError",
+    "MissingValue",
     "TemplateFailure",
     "Value",
     "compile_condition",

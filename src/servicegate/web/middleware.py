@@ -38,13 +38,15 @@ class RequestContext:
     - the body limit: a Content-Length over it is answered 413 at once (connection closed);
       a chunked body is counted as it arrives, raising BodyTooLarge where the endpoint reads
       it (Starlette's own body limit middleware answers plain text, not a problem);
+    - the JSON nesting limit, kept in the request's state for `web.bodies` to check;
     - metrics and the access log line, by route template, method and status.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool,
-                 access_log_on: bool) -> None:
+                 access_log_on: bool, max_json_depth: int = 64) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.max_json_depth = max_json_depth
         self.metrics_on = metrics_on
         self.access_log_on = access_log_on
 
@@ -61,7 +63,9 @@ class RequestContext:
                 length = value
         if request_id is None:
             request_id = b"%032x" % random.getrandbits(128)
-        scope.setdefault("state", {})["request_id"] = request_id.decode("ascii")
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id.decode("ascii")
+        state["max_json_depth"] = self.max_json_depth  # read where bodies are parsed
         header = (b"x-request-id", request_id)
         status = 500  # what a request that raised is counted as
 
