@@ -119,6 +119,7 @@ class LimitsConfig(Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)
     # At most 200: orjson serialises 254 levels, and a body is stored inside a job or event.
     max_json_depth: int = Field(64, ge=1, le=200)
+    body_read_timeout: Duration = Field(10.0, gt=0)
 
 
 class WebhooksConfig(Section):
