@@ -1,5 +1,7 @@
 """Token buckets: burst, refill, per-key isolation, headers."""
 
+import pytest
+
 from servicegate.ratelimit import TokenBuckets
 
 
@@ -20,3 +22,14 @@ def test_headers():
     assert headers["RateLimit-Limit"] == "10" and headers["RateLimit-Remaining"] == "9"
     assert headers["RateLimit-Policy"] == "10;w=60" and "Retry-After" not in headers
     assert headers["RateLimit-Reset"] == "6"
+
+
+def test_wait_tells_when_a_token_returns_without_taking_one():
+    buckets = TokenBuckets(2, 10.0)
+    assert buckets.wait("k", now=0.0) == 0.0
+    buckets.take("k", now=0.0)
+    buckets.take("k", now=0.0)
+    assert buckets.wait("k", now=0.0) == pytest.approx(5.0)
+    assert buckets.wait("k", now=4.0) == pytest.approx(1.0)
+    assert buckets.wait("k", now=5.0) == 0.0
+    assert buckets.take("k", now=5.0).allowed

@@ -1,4 +1,5 @@
-"""Per-client, per-definition token buckets (in process; one set per worker process).
+"""Token buckets (in process; one set per worker process): per client and definition, and
+per client id and address for failed client authentications.
 
 A bucket idle for a whole window is full again, so buckets live in a TTL cache whose
 time-to-live is the window: memory stays bounded and eviction never changes an answer.
@@ -56,3 +57,13 @@ class TokenBuckets:
         reset = math.ceil((self.capacity - tokens) / self.rate)
         return Decision(allowed, int(self.capacity), int(tokens), reset, max(retry_after, 0),
                         self.per)
+
+    def wait(self, key: str, now: float | None = None) -> float:
+        """Seconds until `key` has a token (0: it has one now); takes none. For limits
+        that count only some outcomes: check first, `take` when one happens."""
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            return 0.0
+        now = time.monotonic() if now is None else now
+        tokens = min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate

@@ -22,6 +22,7 @@ from servicegate.auth.authenticator import Authenticator
 from servicegate.auth.clients import ClientStore
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
+from servicegate.auth.logins import LoginGuard
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
@@ -82,6 +83,7 @@ class Runtime:
     webhooks: WebhookService
     identity: IdentityService
     jobs: JobService
+    logins: LoginGuard
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _definitions_seen: str = ""
 
@@ -116,8 +118,17 @@ class Runtime:
         webhooks = WebhookService(engine, settings.webhooks)
         identity = IdentityService.create(settings.identity, engine)
         jobs = JobService(engine, settings.jobs)
+        auth = settings.auth
+
+        async def login_failed(data: dict[str, Any]) -> None:
+            await webhooks.publisher.publish("userloginfailed", data)
+
+        logins = LoginGuard(per_client=auth.login_failures,
+                            per_address=auth.login_failures_per_address,
+                            window=auth.login_failure_window, workers=auth.secret_workers,
+                            queue=auth.secret_queue, publish=login_failed)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases, webhooks, identity, jobs)
+                   definitions, databases, webhooks, identity, jobs, logins)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -177,6 +188,7 @@ class Runtime:
         await self.webhooks.close()
 
     async def stop(self) -> None:
+        await self.logins.close()  # publishes counted login failures: before the publisher
         await self.stop_background()
         await self.http.close()
         await self.databases.close()
