@@ -76,6 +76,17 @@ async def test_failures_per_client_id_are_throttled_before_any_hash(gateway, ver
     assert (await attempt(gateway, other["client_id"], other["client_secret"])).status_code == 200
 
 
+async def test_concurrent_attempts_cannot_pass_the_limit_together(gateway, verifications):
+    """An undecided attempt already counts: eight at once for one client id get at most
+    three verifications (the limit), the others 429."""
+    creds = await gateway.new_client("crowded", "services")
+    answers = await asyncio.gather(*(attempt(gateway, creds["client_id"], "wrong")
+                                     for _ in range(8)))
+    statuses = sorted(r.status_code for r in answers)
+    assert 1 <= statuses.count(401) <= 3 and set(statuses) == {401, 429}, statuses
+    assert len(verifications) == statuses.count(401)
+
+
 async def test_failures_per_address_are_throttled_across_client_ids(gateway, verifications):
     for i in range(6):  # invented ids: each its own bucket, one address
         assert (await attempt(gateway, f"cl_invented{i}", "wrong")).status_code == 401

@@ -1,7 +1,5 @@
 """Token buckets: burst, refill, per-key isolation, headers."""
 
-import pytest
-
 from servicegate.ratelimit import TokenBuckets
 
 
@@ -24,12 +22,14 @@ def test_headers():
     assert headers["RateLimit-Reset"] == "6"
 
 
-def test_wait_tells_when_a_token_returns_without_taking_one():
+def test_a_token_given_back_is_there_again():
     buckets = TokenBuckets(2, 10.0)
-    assert buckets.wait("k", now=0.0) == 0.0
-    buckets.take("k", now=0.0)
-    buckets.take("k", now=0.0)
-    assert buckets.wait("k", now=0.0) == pytest.approx(5.0)
-    assert buckets.wait("k", now=4.0) == pytest.approx(1.0)
-    assert buckets.wait("k", now=5.0) == 0.0
-    assert buckets.take("k", now=5.0).allowed
+    assert buckets.take("k", now=0.0).allowed and buckets.take("k", now=0.0).allowed
+    assert not buckets.take("k", now=0.0).allowed
+    buckets.give_back("k")
+    assert buckets.take("k", now=0.0).allowed
+    buckets.give_back("k")
+    buckets.give_back("k")
+    buckets.give_back("k")  # never above the capacity
+    assert [buckets.take("k", now=0.0).allowed for _ in range(3)] == [True, True, False]
+    buckets.give_back("unknown")  # nothing taken, nothing to give back

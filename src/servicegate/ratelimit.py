@@ -58,12 +58,9 @@ class TokenBuckets:
         return Decision(allowed, int(self.capacity), int(tokens), reset, max(retry_after, 0),
                         self.per)
 
-    def wait(self, key: str, now: float | None = None) -> float:
-        """Seconds until `key` has a token (0: it has one now); takes none. For limits
-        that count only some outcomes: check first, `take` when one happens."""
+    def give_back(self, key: str) -> None:
+        """Return a token taken for an attempt that turned out not to count (limits of
+        failures: every attempt takes one while it is undecided, a success gives it back)."""
         bucket = self._buckets.get(key)
-        if bucket is None:
-            return 0.0
-        now = time.monotonic() if now is None else now
-        tokens = min(self.capacity, bucket[0] + (now - bucket[1]) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+        if bucket is not None:
+            bucket[0] = min(self.capacity, bucket[0] + 1.0)

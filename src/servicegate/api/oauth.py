@@ -118,14 +118,15 @@ async def token(request: Request) -> Response:
         client_id, secret = _client_credentials(request, form)
         attempted = client_id[:64]
         # before any lookup or hash: a throttled attempt costs the gateway next to nothing
-        runtime.logins.check(attempted, address)
+        runtime.logins.attempt(attempted, address)
         if len(client_id) > 64 or len(secret) > 256:
             raise OAuthError("invalid_client", "client authentication failed")
         found = await runtime.clients.secret_hash(client_id)
         stored_hash = found[1] if found else credentials.dummy_hash()
-        ok = await runtime.logins.verify(stored_hash, secret)
+        ok = await runtime.logins.verify(attempted, address, stored_hash, secret)
         if found is None or not ok or not found[0].enabled:
             raise OAuthError("invalid_client", "client authentication failed")
+        runtime.logins.succeeded(attempted, address)
         client = found[0]
         held = frozenset(client.scopes)
         requested = form.get("scope", "").split()
@@ -140,7 +141,7 @@ async def token(request: Request) -> Response:
         access_token, expires_in = runtime.issuer.issue(client.id, scopes)
     except OAuthError as exc:
         if exc.error == "invalid_client" and attempted:
-            await runtime.logins.failed(attempted, address, {
+            await runtime.logins.failed(attempted, {
                 "clientId": attempted, "reason": exc.description,
                 "grantType": "client_credentials", "remoteAddress": address})
         return _oauth_problem(request, exc)

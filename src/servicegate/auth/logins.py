@@ -4,8 +4,9 @@ Verifying a client secret runs argon2 (tens of milliseconds of CPU, 64 MiB), so 
 guessing secrets would otherwise cost the gateway far more than the guess costs them:
 
 - failed attempts are throttled per client id and per source address (token buckets, in
-  process): once a bucket is empty, an attempt is refused (429 with Retry-After) before any
-  database lookup or hash;
+  process; an attempt takes a token while it is undecided, a success gives it back): once a
+  bucket is empty, an attempt is refused (429 with Retry-After) before any database lookup
+  or hash;
 - secrets are verified on a small executor of their own, not the default thread pool that
   `python` actions share; verifications waiting beyond a bound are refused (429), not queued;
 - `userloginfailed` events are coalesced: the first failure for a client id is published at
@@ -16,7 +17,6 @@ guessing secrets would otherwise cost the gateway far more than the guess costs 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -71,16 +71,30 @@ class LoginGuard:
         """Verifications running or waiting for a thread."""
         return self._in_flight
 
-    def check(self, client_id: str, address: str) -> None:
-        """Raise Throttled when this client id or this address failed too often lately."""
-        wait = max(self._clients.wait(client_id), self._addresses.wait(address))
-        if wait > 0:
-            raise Throttled("too many failed client authentications; retry later",
-                            max(1, math.ceil(wait)))
+    def attempt(self, client_id: str, address: str) -> None:
+        """An attempt counts as a failure of this client id and address until `succeeded`
+        says otherwise, so that concurrent attempts cannot pass the limit together; raise
+        Throttled when either failed too often lately."""
+        by_client = self._clients.take(client_id)
+        by_address = self._addresses.take(address)
+        if by_client.allowed and by_address.allowed:
+            return
+        if by_client.allowed:
+            self._clients.give_back(client_id)
+        if by_address.allowed:
+            self._addresses.give_back(address)
+        raise Throttled("too many failed client authentications; retry later",
+                        max(1, by_client.retry_after, by_address.retry_after))
 
-    async def verify(self, secret_hash: str, secret: str) -> bool:
-        """argon2 verification on the guard's own threads."""
+    def succeeded(self, client_id: str, address: str) -> None:
+        self._clients.give_back(client_id)
+        self._addresses.give_back(address)
+
+    async def verify(self, client_id: str, address: str, secret_hash: str, secret: str) -> bool:
+        """argon2 verification on the guard's own threads; an attempt that finds them all
+        busy and the queue full is refused, and not counted as a failure."""
         if self._in_flight >= self._max_in_flight:
+            self.succeeded(client_id, address)
             raise Throttled("too many client authentications at once; retry later", 1)
         self._in_flight += 1
         try:
@@ -90,10 +104,8 @@ class LoginGuard:
         finally:
             self._in_flight -= 1
 
-    async def failed(self, client_id: str, address: str, data: dict[str, Any]) -> None:
-        """Count a failed attempt against both buckets; raise its event (coalesced)."""
-        self._clients.take(client_id)
-        self._addresses.take(address)
+    async def failed(self, client_id: str, data: dict[str, Any]) -> None:
+        """Raise the event of a failed attempt (coalesced)."""
         loop = asyncio.get_running_loop()
         state = self._failures.get(client_id)
         if state is None:  # the first failure in a window is published at once
