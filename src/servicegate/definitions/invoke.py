@@ -11,7 +11,6 @@ from typing import Any
 
 import structlog
 from jinja2 import TemplateError
-from jinja2.utils import missing
 
 from servicegate.actions.base import ActionResult, ActionServices, Invocation
 from servicegate.actions.context import InvocationContext
@@ -67,8 +66,8 @@ _REQUEST_VALUES = ("segments", "query", "query_all", "headers", "body", "form")
 def _request_value(variables: dict[str, Any], cause: MissingValue) -> str | None:
     """The missing value as the template would name it (`segments[0]`, `body.account.id`),
     when it was looked up in what the request brought."""
-    if cause.obj is missing:
-        return None  # a variable that does not exist at all
+    if not (cause.obj is None or isinstance(cause.obj, dict | list)):
+        return None  # an unknown variable (`missing`), or an attribute of a plain value
     for root in _REQUEST_VALUES:
         # iterative: a JSON body may be deep
         stack: list[tuple[Any, str]] = [(variables.get(root), root)]
