@@ -1,10 +1,14 @@
 """Malformed and stalled request bodies against a real `servicegate serve` (granian), over raw
-sockets: each is answered with a 4xx problem and the connection closed, never a 5xx."""
+sockets: each is answered with a 4xx problem and the connection closed, never a 5xx; invented
+methods and paths add no metric series."""
 
 import json
+import random
 import socket
+import string
 import time
 
+import httpx
 import pytest
 
 from tests.support.processes import GatewayProcess, free_port, gateway_env
@@ -84,3 +88,32 @@ def test_a_complete_body_is_not_held_up(gw):
     answer, took = exchange(gw.port, head, b'{"a": 1}')
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert took < BODY_TIMEOUT
+
+
+def test_invented_methods_and_paths_keep_the_metrics_bounded(gw):
+    """1,000 unauthenticated requests with made-up methods and paths against the real server
+    add no `servicegate_http_requests_total` series after the first few."""
+    rng = random.Random(16)
+
+    def token(n: int) -> str:
+        return "".join(rng.choice(string.ascii_uppercase) for _ in range(n))
+
+    def series(client: httpx.Client) -> int:
+        text = client.get("/metrics").text
+        return sum(1 for line in text.splitlines()
+                   if line.startswith("servicegate_http_requests_total{"))
+
+    with httpx.Client(base_url=gw.url, timeout=10) as client:
+        for _ in range(20):  # every (route, method class, status) these can produce, once
+            client.request(token(8), f"/{token(12)}")
+            client.request(token(8), "/services/ping")
+            client.request(token(8), f"/services/{token(8)}/{token(8)}")
+            client.request(token(8), f"/callback/{token(6)}")
+        series(client)  # counts itself from the next scrape on
+        before = series(client)
+        for i in range(1000):
+            path = rng.choice([f"/{token(rng.randint(1, 60))}", "/services/ping",
+                               f"/services/{token(10)}/{token(10)}", f"/callback/{token(6)}"])
+            assert client.request(token(rng.randint(1, 40)), path).status_code < 500
+        assert series(client) == before
+        assert 'method="other",route="<unmatched>"' in client.get("/metrics").text
