@@ -11,7 +11,7 @@ PY=.venv/bin/python
 # uvicorn is only a comparison point for the server choice, not a dependency.
 $PY -m pip install -q "uvicorn[standard]" >/dev/null 2>&1 || true
 $PY -m bench.ping | tee bench/out/ping.md
-for extra in definitions webhooks identity jobs; do
+for extra in definitions webhooks identity jobs login_flood; do
   if [ -f "bench/$extra.py" ]; then
     $PY -m "bench.$extra" | tee "bench/out/$extra.md"
   fi

@@ -281,3 +281,27 @@ async def test_concurrent_misses_for_one_key_share_one_lookup(gateway, monkeypat
     results = await asyncio.gather(*(auth.authenticate("sgk_nobody", None) for _ in range(5)),
                                    return_exceptions=True)
     assert len(lookups) == 2 and all(isinstance(r, Unauthenticated) for r in results)
+
+
+async def test_token_narrowed_to_an_implied_scope_calls_that_definition(gateway, settings):
+    """`services` implies `services:<name>`: a token narrowed to it is usable, and a token
+    that lacks a scope is told so (not its client)."""
+    directory = settings.definitions.dir
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in ("hello", "other"):
+        (directory / f"{name}.yaml").write_text(
+            f"name: {name}\nmethods: [GET]\naction: {{type: static, body: {{name: {name}}}}}\n")
+    report = await gateway.runtime.definitions.reload()
+    assert not report.problems, [str(p) for p in report.problems]
+    creds = await gateway.new_client("narrow", "services")
+    r = await token_for(gateway, creds, scope="services:hello")
+    assert r.status_code == 200, r.text
+    assert r.json()["scope"] == "services:hello"
+    bearer = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r = await gateway.client.get("/services/hello", headers=bearer)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"name": "hello"}
+    r = await gateway.client.get("/services/other", headers=bearer)
+    body = assert_problem(r, 403)
+    assert body["detail"] == "this token lacks the scope services:other"
+    assert body["missingScopes"] == ["services:other"]

@@ -112,6 +112,10 @@ async def test_total_counts_the_same_filter(api):
     ({"$top": "-1"}, "$top", 0, "must not be negative"),
     ({"$skip": "-3"}, "$skip", 0, "must not be negative"),
     ({"$skip": "2.5"}, "$skip", 1, "whole number"),
+    ({"$top": ""}, "$top", 0, "empty"),
+    ({"$skip": ""}, "$skip", 0, "empty"),
+    ({"$filter": ""}, "$filter", 0, "empty"),
+    ({"$orderby": " "}, "$orderby", 0, "empty"),
 ])
 async def test_bad_queries_are_400_with_position(api, params, parameter, position, fragment):
     body = assert_problem(await search(api, **params), 400)

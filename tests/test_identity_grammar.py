@@ -227,6 +227,8 @@ def test_orderby_keys():
     (None, "ten", "must be a whole number", "$top", 0),
     (None, "-5", "must not be negative", "$top", 0),
     (None, "١٢", "must be a whole number", "$top", 0),
+    ("", None, "is empty", "$skip", 0),
+    (None, "", "is empty", "$top", 0),
 ])
 def test_paging_errors(skip, top, message, parameter, position):
     with pytest.raises(QueryError) as err:

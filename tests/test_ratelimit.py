@@ -20,3 +20,16 @@ def test_headers():
     assert headers["RateLimit-Limit"] == "10" and headers["RateLimit-Remaining"] == "9"
     assert headers["RateLimit-Policy"] == "10;w=60" and "Retry-After" not in headers
     assert headers["RateLimit-Reset"] == "6"
+
+
+def test_a_token_given_back_is_there_again():
+    buckets = TokenBuckets(2, 10.0)
+    assert buckets.take("k", now=0.0).allowed and buckets.take("k", now=0.0).allowed
+    assert not buckets.take("k", now=0.0).allowed
+    buckets.give_back("k")
+    assert buckets.take("k", now=0.0).allowed
+    buckets.give_back("k")
+    buckets.give_back("k")
+    buckets.give_back("k")  # never above the capacity
+    assert [buckets.take("k", now=0.0).allowed for _ in range(3)] == [True, True, False]
+    buckets.give_back("unknown")  # nothing taken, nothing to give back

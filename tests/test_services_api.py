@@ -233,10 +233,12 @@ async def test_an_accepted_job_carries_the_rate_limit_headers_too(dgw):
 
 
 async def test_template_error_at_run_time_is_500_naming_definition(dgw):
+    """A template that fails on what the request gave is the definition's fault (a value
+    missing from the request is a 400: tests/test_bad_input.py)."""
     await dgw.define("t.yaml", """
         name: broken-at-runtime
         context: {env: [SG_TEST_SECRET]}
-        action: {type: static, body: {v: "{{ body.missing.deeper }}", s: "{{ env.SG_TEST_SECRET }}"}}
+        action: {type: static, body: {v: "{{ body.a / 0 }}", s: "{{ env.SG_TEST_SECRET }}"}}
     """)
     r = await dgw.call("POST", "/services/broken-at-runtime", json={"a": 1})
     body = assert_problem(r, 500)

@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = Starlette(
         routes=[Mount(base, routes=routes)] if base else routes,
         middleware=[Middleware(RequestContext, max_body_bytes=settings.limits.max_body_bytes,
+                               max_json_depth=settings.limits.max_json_depth,
+                               body_read_timeout=settings.limits.body_read_timeout,
                                metrics_on=settings.metrics.enabled,
                                access_log_on=settings.logging.access_log)],
         exception_handlers=HANDLERS,  # type: ignore[arg-type]

@@ -116,6 +116,14 @@ class AuthConfig(Section):
     cache_ttl: Duration = 5.0
     issuers: list[ExternalIssuer] = []
     jwks_cache_ttl: Duration = 600.0
+    # failed client authentications at the token endpoint allowed per window, per client id
+    # and per source address, before attempts are refused (429) without verifying anything
+    login_failures: int = Field(10, ge=1)
+    login_failures_per_address: int = Field(50, ge=1)
+    login_failure_window: Duration = Field(60.0, gt=0)
+    # threads that verify client secrets (argon2), and verifications that may wait for one
+    secret_workers: int = Field(2, ge=1, le=32)
+    secret_queue: int = Field(32, ge=0)
 
 
 class SecretsConfig(Section):
@@ -127,6 +135,9 @@ class SecretsConfig(Section):
 
 class LimitsConfig(Section):
     max_body_bytes: int = Field(1_048_576, ge=1024, le=1_073_741_824)
+    # At most 200: orjson serialises 254 levels, and a body is stored inside a job or event.
+    max_json_depth: int = Field(64, ge=1, le=200)
+    body_read_timeout: Duration = Field(10.0, gt=0)
 
 
 class WebhooksConfig(Section):

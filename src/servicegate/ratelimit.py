@@ -1,4 +1,5 @@
-"""Per-client, per-definition token buckets (in process; one set per worker process).
+"""Token buckets (in process; one set per worker process): per client and definition, and
+per client id and address for failed client authentications.
 
 A bucket idle for a whole window is full again, so buckets live in a TTL cache whose
 time-to-live is the window: memory stays bounded and eviction never changes an answer.
@@ -56,3 +57,10 @@ class TokenBuckets:
         reset = math.ceil((self.capacity - tokens) / self.rate)
         return Decision(allowed, int(self.capacity), int(tokens), reset, max(retry_after, 0),
                         self.per)
+
+    def give_back(self, key: str) -> None:
+        """Return a token taken for an attempt that turned out not to count (limits of
+        failures: every attempt takes one while it is undecided, a success gives it back)."""
+        bucket = self._buckets.get(key)
+        if bucket is not None:
+            bucket[0] = min(self.capacity, bucket[0] + 1.0)

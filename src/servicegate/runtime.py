@@ -22,6 +22,7 @@ from servicegate.auth.authenticator import Authenticator
 from servicegate.auth.clients import ClientStore
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.keyset import KeySet
+from servicegate.auth.logins import LoginGuard
 from servicegate.auth.tokens import TokenIssuer
 from servicegate.config import Settings
 from servicegate.definitions.registry import DefinitionRegistry, ReloadReport
@@ -84,6 +85,7 @@ class Runtime:
     webhooks: WebhookService
     identity: IdentityService
     jobs: JobService
+    logins: LoginGuard
     workers: dict[str, asyncio.Task[Any]] = field(default_factory=dict)
     _definitions_seen: str = ""
     _public_http: aiohttp.ClientSession | None = None
@@ -129,8 +131,17 @@ class Runtime:
                                   SecretBox.load(settings.secrets.key_file))
         identity = IdentityService.create(settings.identity, engine)
         jobs = JobService(engine, settings.jobs)
+        auth = settings.auth
+
+        async def login_failed(data: dict[str, Any]) -> None:
+            await webhooks.publisher.publish("userloginfailed", data)
+
+        logins = LoginGuard(per_client=auth.login_failures,
+                            per_address=auth.login_failures_per_address,
+                            window=auth.login_failure_window, workers=auth.secret_workers,
+                            queue=auth.secret_queue, publish=login_failed)
         return cls(settings, engine, store, keyset, issuer, external, authenticator, http,
-                   definitions, databases, webhooks, identity, jobs)
+                   definitions, databases, webhooks, identity, jobs, logins)
 
     def spawn(self, name: str, coro: Any) -> None:
         """Run a background worker; readiness fails if it dies."""
@@ -190,6 +201,7 @@ class Runtime:
         await self.webhooks.close()
 
     async def stop(self) -> None:
+        await self.logins.close()  # publishes counted login failures: before the publisher
         await self.stop_background()
         await self.http.close()
         if self._public_http is not None:

@@ -21,9 +21,13 @@ from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
 from servicegate.durations import Duration
 from servicegate.expressions import compile_value
+from servicegate.problems import Problem
 
 log = structlog.get_logger("servicegate.actions.sql")
 _TEMPLATE_MARKERS = re.compile(r"\{\{|\{%")
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_ARGUMENT = re.compile(r"query argument \$(\d+)")
+_REASON = re.compile(r"\(([^()]*)\)$")  # the driver's reason, without the value it quotes
 
 
 class SqlSpec(ActionSpec):
@@ -73,6 +77,13 @@ class SqlAction(Action):
 
     async def run(self, invocation: Invocation) -> ActionResult:
         params = self.params.render(invocation.variables)
+        for name, value in params.items():
+            # No database binds a larger integer (SQLite raises OverflowError, PostgreSQL
+            # refuses it), and such a value comes from the request: the caller's mistake.
+            if type(value) is int and not _INT64_MIN <= value <= _INT64_MAX:
+                raise action_problem(400, f"parameter :{name} of definition "
+                                     f"{self.definition!r} is out of the range of a 64-bit "
+                                     "integer", self.definition, parameter=name)
         engine = invocation.services.databases.engine(self.database)
         try:
             async with engine.connect() as conn:
@@ -81,6 +92,8 @@ class SqlAction(Action):
             raise action_problem(504, f"definition {self.definition!r}: the statement did not "
                                  f"finish within {self.timeout:g}s", self.definition) from None
         except DBAPIError as exc:
+            if str(getattr(exc.orig, "sqlstate", "")).startswith("22"):
+                raise self._data_problem(exc, engine.dialect) from None
             if "statement timeout" in str(exc.orig) or "canceling statement" in str(exc.orig):
                 raise action_problem(504, f"definition {self.definition!r}: the statement did "
                                      f"not finish within {self.timeout:g}s",
@@ -126,6 +139,25 @@ class SqlAction(Action):
                     await conn.exec_driver_sql("PRAGMA query_only = OFF")
                     await conn.rollback()
         return body
+
+    def _data_problem(self, exc: DBAPIError, dialect: Any) -> Problem:
+        """PostgreSQL's data exceptions (SQLSTATE class 22: a value out of the column type's
+        range, not of its type, a division by zero) come from the values the request gave:
+        a 400 naming the parameter when the driver says which (asyncpg: `$n`)."""
+        message = str(exc.orig)
+        reason = _REASON.search(message)
+        extensions: dict[str, Any] = {}
+        argument = _ARGUMENT.search(message)
+        if argument:
+            names = self.statement.compile(dialect=dialect).positiontup or []
+            index = int(argument.group(1)) - 1
+            if 0 <= index < len(names):
+                extensions["parameter"] = names[index]
+        what = (f"parameter :{extensions['parameter']}" if extensions
+                else "a value of the statement")
+        detail = reason.group(1) if reason else message.splitlines()[0][:200]
+        return action_problem(400, f"{what} of definition {self.definition!r} does not fit "
+                              f"the statement: {detail}", self.definition, **extensions)
 
     def _shape(self, cursor: Any) -> Any:
         if self.result == "rowcount":

@@ -34,10 +34,16 @@ def require_scopes(principal: Principal, *scopes: str) -> None:
     if lacking:
         raise Problem(
             403,
-            f"this client lacks the scope{'s' if len(lacking) > 1 else ''} "
+            f"this {_holder(principal)} lacks the scope{'s' if len(lacking) > 1 else ''} "
             + ", ".join(lacking),
             missingScopes=lacking,
         )
+
+
+def _holder(principal: Principal) -> str:
+    """Who lacks a scope: an access token may hold fewer scopes than its client (the token
+    endpoint narrows them), so a token's caller is told the token lacks it."""
+    return "client" if principal.via == "api_key" else "token"
 
 
 async def authorize(request: Request, *scopes: str) -> Principal:

@@ -35,6 +35,10 @@ def _options(request: Request) -> dict[str, str | None]:
         if len(given) > 1:
             raise Problem(400, f"{name} given more than once", title="Invalid query",
                                parameter=name)
+        if given and not given[0].strip():
+            # `$top=` is a mistake (a template left empty), not a request for the default
+            raise Problem(400, f"{name} is empty; give it a value or leave it out",
+                          title="Invalid query", parameter=name, position=0)
         values[name] = given[0] if given else None
     return values
 

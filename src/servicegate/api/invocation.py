@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
-import orjson
 import structlog
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from servicegate.jobs.store import IdempotencyMismatch
 from servicegate.problems import Problem
 from servicegate.runtime import Runtime
 from servicegate.signatures import SignatureInvalid, SignatureUnavailable
+from servicegate.web.bodies import max_depth_of, parse_json
 from servicegate.web.metrics import count_definition
 from servicegate.web.responses import JSONResponse, dumps
 
@@ -126,7 +126,7 @@ async def _answer(request: Request, runtime: Runtime, definition: CompiledDefini
     has_body = (length is not None and length != "0") or "transfer-encoding" in headers
     raw, body, form = _parsed_body(await request.body() if has_body else b"",
                                    headers.get("content-type"), definition,
-                                   any_type=via == "callback")
+                                   any_type=via == "callback", max_depth=max_depth_of(request))
     if definition.verifier is not None:
         _verify(definition, raw, request)
     if definition.validator is not None:
@@ -217,7 +217,7 @@ def _subpath(request: Request) -> list[str]:
 
 
 def _parsed_body(raw: bytes, content_type: str | None, definition: CompiledDefinition, *,
-                 any_type: bool) -> tuple[bytes, Any, dict[str, str] | None]:
+                 any_type: bool, max_depth: int) -> tuple[bytes, Any, dict[str, str] | None]:
     """The raw bytes, the parsed value (JSON; for callbacks also form values), the form."""
     if definition.max_bytes is not None and len(raw) > definition.max_bytes:
         raise Problem(413, f"request body exceeds the limit of {definition.max_bytes} bytes "
@@ -234,10 +234,7 @@ def _parsed_body(raw: bytes, content_type: str | None, definition: CompiledDefin
             return raw, form, form
         if not (media == "application/json" or media.endswith("+json")):
             return raw, None, None
-    try:
-        return raw, orjson.loads(raw), None
-    except orjson.JSONDecodeError as exc:
-        raise Problem(400, f"malformed JSON: {exc}", title="Malformed JSON") from None
+    return raw, parse_json(raw, max_depth), None
 
 
 def _verify(definition: CompiledDefinition, raw: bytes, request: Request) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 from urllib.parse import parse_qsl, unquote
@@ -14,6 +13,7 @@ from starlette.routing import Route
 
 from servicegate.api.state import runtime_of
 from servicegate.auth import credentials
+from servicegate.auth.logins import Throttled
 from servicegate.auth.scopes import grants
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
@@ -107,6 +107,7 @@ async def _login_event(request: Request, event: str, data: dict[str, object]) ->
 async def token(request: Request) -> Response:
     runtime = runtime_of(request)
     attempted: str | None = None
+    address = request.client.host if request.client else "unknown"
     try:
         form = await _form(request)
         grant_type = form.get("grant_type")
@@ -116,13 +117,16 @@ async def token(request: Request) -> Response:
             raise OAuthError("unsupported_grant_type", f"grant_type {grant_type!r} is not supported")
         client_id, secret = _client_credentials(request, form)
         attempted = client_id[:64]
+        # before any lookup or hash: a throttled attempt costs the gateway next to nothing
+        runtime.logins.attempt(attempted, address)
         if len(client_id) > 64 or len(secret) > 256:
             raise OAuthError("invalid_client", "client authentication failed")
         found = await runtime.clients.secret_hash(client_id)
         stored_hash = found[1] if found else credentials.dummy_hash()
-        ok = await asyncio.to_thread(credentials.verify_secret, stored_hash, secret)
+        ok = await runtime.logins.verify(attempted, address, stored_hash, secret)
         if found is None or not ok or not found[0].enabled:
             raise OAuthError("invalid_client", "client authentication failed")
+        runtime.logins.succeeded(attempted, address)
         client = found[0]
         held = frozenset(client.scopes)
         requested = form.get("scope", "").split()
@@ -137,9 +141,13 @@ async def token(request: Request) -> Response:
         access_token, expires_in = runtime.issuer.issue(client.id, scopes)
     except OAuthError as exc:
         if exc.error == "invalid_client" and attempted:
-            await _login_event(request, "userloginfailed",
-                               {"clientId": attempted, "reason": exc.description})
+            await runtime.logins.failed(attempted, {
+                "clientId": attempted, "reason": exc.description,
+                "grantType": "client_credentials", "remoteAddress": address})
         return _oauth_problem(request, exc)
+    except Throttled as exc:
+        return problem_response(request, 429, str(exc), headers={
+            **NO_STORE, "Retry-After": str(exc.retry_after)}, retryAfter=exc.retry_after)
     await _login_event(request, "userlogin",
                        {"clientId": client.id, "name": client.name, "scopes": scopes})
     return JSONResponse(
@@ -192,6 +200,8 @@ OPENAPI = {
                 "200": {"description": "access_token, token_type, expires_in, scope"},
                 "400": {"$ref": "#/components/responses/Problem"},
                 "401": {"$ref": "#/components/responses/Problem"},
+                "429": {"description": "too many failed client authentications from this "
+                                       "address or for this client id; see Retry-After"},
             },
         }
     },

@@ -23,6 +23,7 @@ from servicegate.auth import credentials
 from servicegate.auth.clients import ClientRecord, ClientStore, NotFound
 from servicegate.auth.external import ExternalIssuers
 from servicegate.auth.principal import Principal
+from servicegate.auth.scopes import grants
 from servicegate.auth.tokens import (
     TokenError,
     TokenIssuer,
@@ -178,5 +179,9 @@ class Authenticator:
         client = await self.client(sub)
         if client is None or not client.enabled:
             raise Unauthenticated("client disabled or deleted")
-        # A token never grants more than its client holds now.
-        return Principal(client.id, client.name, scopes & frozenset(client.scopes), "token")
+        # A token never grants more than its client holds now: it keeps each of its scopes
+        # that the client's scopes still imply (`services` implies `services:<name>`, so a
+        # token narrowed to `services:hello` keeps it).
+        held = frozenset(client.scopes)
+        return Principal(client.id, client.name,
+                         frozenset(s for s in scopes if grants(held, s)), "token")

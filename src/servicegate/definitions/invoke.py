@@ -7,6 +7,7 @@ calls it the same way.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import structlog
 from jinja2 import TemplateError
@@ -15,7 +16,7 @@ from servicegate.actions.base import ActionResult, ActionServices, Invocation
 from servicegate.actions.context import InvocationContext
 from servicegate.actions.errors import action_problem
 from servicegate.definitions.compiled import CompiledDefinition
-from servicegate.expressions import TemplateFailure
+from servicegate.expressions import MissingValue, TemplateFailure
 from servicegate.problems import Problem
 
 log = structlog.get_logger("servicegate.invoke")
@@ -33,6 +34,13 @@ async def invoke(definition: CompiledDefinition, context: InvocationContext,
     except TimeoutError:
         raise timed_out(definition) from None
     except TemplateFailure as exc:
+        if isinstance(exc.cause, MissingValue):
+            lacking = _request_value(invocation.variables, exc.cause)
+            if lacking is not None:
+                raise action_problem(
+                    400, f"the request lacks {lacking}{_where(lacking, definition.name)}, "
+                    f"which definition {definition.name!r} needs", definition.name,
+                    missing=lacking, where=exc.where) from None
         # The cause names the template location, never the values it was rendering.
         # Only Jinja's own messages are logged: they name variables, never their values.
         message = str(exc.cause)[:300] if isinstance(exc.cause, TemplateError) else None
@@ -48,3 +56,48 @@ def timed_out(definition: CompiledDefinition) -> Problem:
     return action_problem(
         504, f"definition {definition.name!r} did not finish within {definition.timeout:g}s",
         definition.name)
+
+
+# What a request brings: a template that finds a value missing in one of these was not given
+# it by the caller (400); any other missing value is the definition's mistake (500).
+_REQUEST_VALUES = ("segments", "query", "query_all", "headers", "body", "form")
+
+
+def _request_value(variables: dict[str, Any], cause: MissingValue) -> str | None:
+    """The missing value as the template would name it (`segments[0]`, `body.account.id`),
+    when it was looked up in what the request brought."""
+    if not (cause.obj is None or isinstance(cause.obj, dict | list)):
+        return None  # an unknown variable (`missing`), or an attribute of a plain value
+    for root in _REQUEST_VALUES:
+        # iterative: a JSON body may be deep
+        stack: list[tuple[Any, str]] = [(variables.get(root), root)]
+        while stack:
+            value, path = stack.pop()
+            if value is cause.obj:
+                return path + _step(cause.name)
+            if isinstance(value, dict):
+                stack.extend((v, path + _step(k)) for k, v in value.items())
+            elif isinstance(value, list):
+                stack.extend((v, f"{path}[{i}]") for i, v in enumerate(value))
+    return None
+
+
+def _step(name: Any) -> str:
+    if isinstance(name, int):
+        return f"[{name}]"
+    if isinstance(name, str) and name.isidentifier():
+        return f".{name}"
+    return f"[{name!r}]"
+
+
+def _where(lacking: str, definition: str) -> str:
+    """Where the caller puts the value, for those a request carries outside its body."""
+    root, _, rest = lacking.partition("[")
+    if root == "segments" and rest[:-1].isdigit():
+        return f" (path segment {int(rest[:-1]) + 1} after /services/{definition})"
+    root, _, rest = lacking.partition(".")
+    if root in ("query", "query_all") and rest:
+        return f" (query parameter {rest})"
+    if root == "headers" and rest:
+        return f" (header {rest})"
+    return ""

@@ -11,8 +11,9 @@ from urllib.parse import quote
 import jmespath
 import jmespath.exceptions
 import orjson
-from jinja2 import StrictUndefined, TemplateError, Undefined, meta
+from jinja2 import StrictUndefined, TemplateError, Undefined, UndefinedError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import missing
 
 _WHOLE_EXPRESSION = re.compile(r"^\{\{(?P<expr>(?:(?!\{\{|\}\}).)*)\}\}$", re.DOTALL)
 JMESPATH_KEY = "$jmespath"
@@ -29,6 +30,32 @@ class TemplateFailure(Exception):
         super().__init__(f"{where}: {type(cause).__name__}: {cause}")
         self.where = where
         self.cause = cause
+
+
+class MissingValue(UndefinedError):
+    """A template used a value that is not there. `obj` is what it was looked up in (`name`
+    its key, index or attribute), or jinja2's `missing` for an unknown variable `name`: the
+    invocation tells from them whether the request lacks a value or the definition is wrong."""
+
+    def __init__(self, message: str | None, obj: Any, name: Any) -> None:
+        super().__init__(message)
+        self.obj = obj
+        self.name = name
+
+
+class _Undefined(StrictUndefined):
+    """StrictUndefined whose failure says where the value was looked up."""
+
+    __slots__ = ()
+
+    def __init__(self, hint: str | None = None, obj: Any = missing, name: str | None = None,
+                 exc: type[Exception] = UndefinedError) -> None:
+        super().__init__(hint, obj, name, exc)  # type: ignore[arg-type]
+        if exc is UndefinedError:  # the sandbox passes its SecurityError: kept as it is
+            self._undefined_exception = self._missing  # type: ignore[assignment]
+
+    def _missing(self, message: str | None) -> MissingValue:
+        return MissingValue(message, self._undefined_obj, self._undefined_name)
 
 
 def _tojson(value: Any) -> str:
@@ -52,7 +79,7 @@ def _urlquote(value: Any) -> str:
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False,
+    env = ImmutableSandboxedEnvironment(undefined=_Undefined, autoescape=False,
                                         keep_trailing_newline=True)
     env.filters["tojson"] = _tojson
     env.filters["b64encode"] = _b64encode

@@ -75,8 +75,10 @@ def order_clauses(keys: list[OrderKey], key_column: ColumnElement, dialect: str)
 
 
 def parse_int(text: str | None, parameter: str, default: int, maximum: int) -> int:
-    if text is None or text == "":
+    if text is None:
         return default
+    if not text:
+        raise QueryError("is empty; give a whole number or leave it out", 0, parameter)
     if len(text) > 12 or not text.isascii() or not text.isdigit():
         bad = next((i for i, c in enumerate(text) if not c.isdigit() or not c.isascii()), 0)
         what = "must not be negative" if text.startswith("-") else "must be a whole number"

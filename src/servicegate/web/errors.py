@@ -9,11 +9,11 @@ from http import HTTPStatus
 
 import structlog
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from servicegate.problems import Problem
-from servicegate.web.middleware import BodyTooLarge
+from servicegate.web.middleware import BodyTimeout, BodyTooLarge
 from servicegate.web.problems import problem_response, request_id, response_for
 
 error_log = structlog.get_logger("servicegate.errors")
@@ -52,6 +52,20 @@ async def on_body_too_large(request: Request, exc: Exception) -> Response:
                             limit=exc.limit)
 
 
+async def on_body_timeout(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyTimeout)
+    return problem_response(request, 408, f"the request body did not arrive within "
+                            f"{exc.seconds:g}s", headers={"Connection": "close"})
+
+
+async def on_client_disconnect(request: Request, exc: Exception) -> Response:
+    """The server ended the body early: its chunked encoding is malformed, or the client
+    went away (then nobody reads this answer)."""
+    return problem_response(request, 400, "the request body could not be read: its chunked "
+                            "encoding is malformed or the connection ended",
+                            headers={"Connection": "close"})
+
+
 async def on_crash(request: Request, exc: Exception) -> Response:
     """A logged 500 without internals. Sent by ServerErrorMiddleware, outside the request id
     middleware, so it names the request id itself."""
@@ -67,5 +81,7 @@ HANDLERS = {
     Problem: on_problem,
     HTTPException: on_http_exception,
     BodyTooLarge: on_body_too_large,
+    BodyTimeout: on_body_timeout,
+    ClientDisconnect: on_client_disconnect,
     Exception: on_crash,
 }

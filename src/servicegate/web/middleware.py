@@ -4,6 +4,7 @@ ExceptionMiddleware do, with the handlers of web/errors.py."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from time import perf_counter
@@ -26,6 +27,12 @@ class BodyTooLarge(Exception):
         self.limit = limit
 
 
+class BodyTimeout(Exception):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"body not received within {seconds:g}s")
+        self.seconds = seconds
+
+
 class RequestContext:
     """What the gateway does around every request, in one layer (each ASGI layer costs every
     request a frame and a `send` wrapper; bench/RESULTS.md's decision log has the figures):
@@ -38,13 +45,21 @@ class RequestContext:
     - the body limit: a Content-Length over it is answered 413 at once (connection closed);
       a chunked body is counted as it arrives, raising BodyTooLarge where the endpoint reads
       it (Starlette's own body limit middleware answers plain text, not a problem);
+    - the JSON nesting limit, kept in the request's state for `web.bodies` to check;
+    - the body read timeout: a body must arrive within `body_read_timeout` of its first read,
+      or BodyTimeout is raised where the endpoint reads it (answered 408): a client that
+      sends less than its Content-Length would otherwise hold the connection and the
+      endpoint as long as it likes;
     - metrics and the access log line, by route template, method and status.
     """
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics_on: bool,
-                 access_log_on: bool) -> None:
+                 access_log_on: bool, max_json_depth: int = 64,
+                 body_read_timeout: float = 10.0) -> None:
         self.app = app
         self.limit = max_body_bytes
+        self.max_json_depth = max_json_depth
+        self.body_timeout = body_read_timeout
         self.metrics_on = metrics_on
         self.access_log_on = access_log_on
 
@@ -61,7 +76,9 @@ class RequestContext:
                 length = value
         if request_id is None:
             request_id = b"%032x" % random.getrandbits(128)
-        scope.setdefault("state", {})["request_id"] = request_id.decode("ascii")
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id.decode("ascii")
+        state["max_json_depth"] = self.max_json_depth  # read where bodies are parsed
         header = (b"x-request-id", request_id)
         status = 500  # what a request that raised is counted as
 
@@ -74,9 +91,12 @@ class RequestContext:
 
         try:
             if length is None:  # chunked, or no body at all
-                await self.app(scope, self._counted(receive), send_with_id)
+                await self.app(scope, self._guarded(receive, counted=True), send_with_id)
+            elif length == b"0":
+                await self.app(scope, receive, send_with_id)
             elif length.isdigit() and int(length) <= self.limit:
-                await self.app(scope, receive, send_with_id)  # the server stops at its length
+                # the server stops at its length; only its time is bounded here
+                await self.app(scope, self._guarded(receive, counted=False), send_with_id)
             else:
                 problem = Problem(413, f"request body exceeds the limit of {self.limit} bytes",
                                   headers={"Connection": "close"}, limit=self.limit)
@@ -84,19 +104,34 @@ class RequestContext:
         finally:
             self._record(scope, status, perf_counter() - started)
 
-    def _counted(self, receive: Receive) -> Receive:
+    def _guarded(self, receive: Receive, *, counted: bool) -> Receive:
+        """`receive` with the body's deadline (and its size counted, for a chunked body);
+        once the body is complete, a later `receive` (waiting for a disconnect) is the
+        server's own."""
         received = 0
+        deadline: float | None = None
+        complete = False
 
-        async def counted() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
+        async def guarded() -> Message:
+            nonlocal received, deadline, complete
+            if complete:
+                return await receive()
+            if deadline is None:
+                deadline = asyncio.get_running_loop().time() + self.body_timeout
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeout(self.body_timeout) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            if counted and message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise BodyTooLarge(self.limit)
             return message
 
-        return counted
+        return guarded
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         route = getattr(scope.get("route"), "path", None) or "<unmatched>"
