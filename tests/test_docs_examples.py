@@ -11,18 +11,15 @@ terminal. `curl` fails the run on any status outside 2xx unless its command ends
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import GatewayProcess, free_port, run_command
+from tests.support.demo import ROOT, start_demo_gateway
+from tests.support.processes import free_port, run_command
 
-ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(r"^```(sh|bash|shell)\s*$")
 NOT_RUN = re.compile(r"^<!--\s*not run:\s*(\S.*?)\s*-->$")
@@ -119,20 +116,7 @@ def test_a_status_annotation_wraps_the_whole_command():
 
 @pytest.fixture(scope="module")
 def demo_gateway(tmp_path_factory):
-    """`make run`: the demo (migrate, client, seed data), then serve, in a copy of examples/."""
-    workdir = tmp_path_factory.mktemp("readme")
-    shutil.copytree(ROOT / "examples", workdir / "examples")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SERVICEGATE_")}
-    env.update({
-        "SERVICEGATE_CONFIG": "examples/servicegate.toml",
-        "SERVICEGATE_SERVER__PORT": str(port),
-        "DEMO_CALLBACK_SECRET": "demo-callback-secret",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    })
-    gateway = GatewayProcess(workdir, env, port)
-    gateway.cli("demo")
-    gateway.start()
+    gateway = start_demo_gateway(tmp_path_factory.mktemp("readme"))
     yield gateway
     gateway.stop()
 
