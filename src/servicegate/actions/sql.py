@@ -8,19 +8,21 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 from pydantic import Field, field_validator
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from servicegate.actions.base import Action, ActionResult, ActionSpec, ActionType, BuildContext, Invocation
 from servicegate.actions.errors import action_problem
 from servicegate.actions.registry import register
 from servicegate.durations import Duration
 from servicegate.expressions import compile_value
+
+if TYPE_CHECKING:  # the asyncio extension pulls in the ORM: `servicegate check` does without it
+    from sqlalchemy.ext.asyncio import AsyncConnection
 from servicegate.problems import Problem
 
 log = structlog.get_logger("servicegate.actions.sql")
