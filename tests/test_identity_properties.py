@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from servicegate.identity import generator
 from servicegate.identity.model import Identity, document
-from servicegate.identity.odata import ast, parse
+from servicegate.identity.odata import QueryError, ast, parse
 from servicegate.identity.odata.parser import _KEYWORDS
 from servicegate.identity.odata.printer import to_text
 from servicegate.identity.store import IdentityStore
@@ -68,6 +68,19 @@ def test_printed_tree_parses_back(tree):
 def test_strings_with_quotes_roundtrip(value):
     tree = parse("fullname eq " + "'" + value.replace("'", "''") + "'")
     assert tree.right.value == value
+
+
+@given(st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)),
+       st.sampled_from(["T", "t", " "]), st.sampled_from(["", "Z", "+02:00", "-05:30"]),
+       st.sampled_from(["eq", "ge", "lt"]))
+def test_date_times_are_refused_naming_the_date_format(moment, sep, zone, op):
+    date_text = moment.date().isoformat()
+    with pytest.raises(QueryError) as err:
+        parse(f"birthDate {op} {moment.isoformat(sep=sep)}{zone}")
+    assert err.value.position == 13
+    assert "YYYY-MM-DD" in err.value.message and date_text in err.value.message
+    assert parse(f"birthDate {op} {date_text}") == ast.Compare(
+        op, ast.Path(("birthDate",)), ast.Literal("date", moment.date()))
 
 
 # -- 2. SQL agrees with Python ----------------------------------------------------------------
