@@ -55,6 +55,11 @@ async def test_client_discovers_the_token_endpoint_under_a_base_path(tmp_path, s
         assert meta["issuer"] == "http://gw.test/gw"
         assert meta["token_endpoint"] == "http://gw.test/gw/oauth2/token"
         assert meta["jwks_uri"] == "http://gw.test/gw/.well-known/jwks.json"
+        # RFC 8414 §3.1: for an issuer with a path, the well-known part comes first
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as http:
+            for name in ("oauth-authorization-server", "openid-configuration"):
+                inserted = await http.get(f"/.well-known/{name}/gw")
+                assert inserted.status_code == 200 and inserted.json() == meta
         monkeypatch.setenv("AUTHLIB_INSECURE_TRANSPORT", "1")  # http on the test's loopback
         AuthorizationServerMetadata(meta).validate()
         async with AsyncOAuth2Client(created.client.id, created.client_secret,

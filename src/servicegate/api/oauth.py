@@ -175,24 +175,23 @@ def _base(request: Request) -> str:
     return str(request.base_url.replace(path=request.scope.get("root_path", ""))).rstrip("/")
 
 
-def issuer_of(request: Request) -> str:
+def issuer_of(request: Request, base: str) -> str:
     """`[auth] issuer` when it is a URL (the `iss` of every issued token), else the URL the
-    client addressed the gateway by (scheme, host, base path)."""
+    client addressed the gateway by."""
     configured = runtime_of(request).issuer.issuer
     if configured.startswith(("https://", "http://")):
         return configured
-    return _base(request)
+    return base
 
 
-async def server_metadata(request: Request) -> Response:
+async def _metadata(request: Request, base: str) -> Response:
     """RFC 8414 metadata, also served as `openid-configuration`, where most frameworks that
     are given an issuer URI look. Endpoints are absolute URLs under the address the client
     used, so a gateway behind a base path or a proxy advertises what the client can reach."""
-    base = _base(request)
     scopes = known_scopes(runtime_of(request).definitions.scopes())
     return JSONResponse(
         {
-            "issuer": issuer_of(request),
+            "issuer": issuer_of(request, base),
             "token_endpoint": f"{base}/oauth2/token",
             "jwks_uri": f"{base}/.well-known/jwks.json",
             "grant_types_supported": ["client_credentials"],
@@ -210,6 +209,10 @@ async def server_metadata(request: Request) -> Response:
     )
 
 
+async def server_metadata(request: Request) -> Response:
+    return await _metadata(request, _base(request))
+
+
 def routes() -> list[Route]:
     credentials.dummy_hash()  # made with the app, so no token request waits for it
     return [
@@ -218,6 +221,19 @@ def routes() -> list[Route]:
         Route("/.well-known/oauth-authorization-server", server_metadata, methods=["GET"]),
         Route("/.well-known/openid-configuration", server_metadata, methods=["GET"]),
     ]
+
+
+def root_routes(base_path: str) -> list[Route]:
+    """Under a base path, the metadata also where RFC 8414 §3.1 puts it for an issuer with a
+    path: `/.well-known/oauth-authorization-server/gw` at the host's root, outside the base."""
+    if not base_path:
+        return []
+
+    async def inserted(request: Request) -> Response:
+        return await _metadata(request, _base(request) + base_path)
+
+    return [Route(f"/.well-known/{name}{base_path}", inserted, methods=["GET"])
+            for name in ("oauth-authorization-server", "openid-configuration")]
 
 
 OPENAPI = {
