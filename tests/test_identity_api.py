@@ -130,6 +130,73 @@ async def test_unknown_and_repeated_options(api):
     assert "more than once" in assert_problem(r, 400)["detail"]
 
 
+@pytest.mark.parametrize(("name", "meant"), [
+    ("filter", "$filter"), ("top", "$top"), ("orderby", "$orderby"), ("skip", "$skip"),
+    ("select", "$select"), ("$fitler", "$filter"), ("$Filter", "$filter"),
+    ("$orderBy", "$orderby"), ("$tpo", "$top"), ("count", "$count"), ("$selct", "$select"),
+])
+async def test_misspelt_or_unprefixed_options_name_the_option(api, name, meant):
+    """Ignoring `filter=` would answer the unfiltered first page as if it were the result."""
+    body = assert_problem(await search(api, **{name: "fullname eq 'x'"}), 400)
+    assert body["parameter"] == name
+    assert f"did you mean {meant}?" in body["detail"], body["detail"]
+
+
+async def test_unrelated_parameters_are_refused_listing_the_options(api):
+    body = assert_problem(await search(api, q="anders"), 400)
+    assert "did you mean" not in body["detail"] and "$filter" in body["detail"]
+
+
+async def test_count_is_accepted_and_the_total_always_answered(api):
+    plain = (await search(api, **{"$filter": "city eq 'Lund'"})).json()
+    for value in ("true", "false", "True"):
+        r = await search(api, **{"$filter": "city eq 'Lund'", "$count": value})
+        assert r.status_code == 200, r.text
+        assert r.json() == plain
+    for value in ("yes", "1", "truee"):
+        body = assert_problem(await search(api, **{"$count": value}), 400)
+        assert body["parameter"] == "$count" and "true or false" in body["detail"]
+    assert "empty" in assert_problem(await search(api, **{"$count": ""}), 400)["detail"]
+
+
+async def test_select_answers_the_named_properties_and_the_id(api):
+    r = await search(api, **{"$filter": "idnumber eq '19800101-1234'",
+                             "$select": "fullName,idnumber"})
+    assert r.status_code == 200, r.text
+    assert r.json()["value"] == [{"id": "p-1", "name": {"fullName": "Anders Lundqvist"},
+                                  "idnumber": "19800101-1234"}]
+    r = await search(api, **{"$filter": "id eq 'p-1'",
+                             "$select": " CITY , name/lastName,emails, birthdate,name/firstName"})
+    assert r.json()["value"] == [{
+        "id": "p-1", "name": {"firstName": "Anders", "lastName": "Lundqvist"},
+        "addresses": [{"city": "Lund"}], "emails": ["anders@example.com"],
+        "birthDate": "1980-01-01"}]
+    # a whole member covers its members; `*` is everything
+    r = await search(api, **{"$filter": "id eq 'p-1'", "$select": "name/fullName,name"})
+    assert set(r.json()["value"][0]) == {"id", "name"}
+    assert len(r.json()["value"][0]["name"]) == 7
+    whole = (await search(api, **{"$filter": "id eq 'p-1'"})).json()
+    assert (await search(api, **{"$filter": "id eq 'p-1'", "$select": "*"})).json() == whole
+    # paging and totals are those of the same search without $select
+    page = (await search(api, **{"$select": "id", "$top": "7", "$skip": "3"})).json()
+    assert page["total"] == 201 and page["count"] == 7
+    assert all(set(v) == {"id"} for v in page["value"])
+
+
+@pytest.mark.parametrize(("select", "position", "fragment"), [
+    ("fullName,shoesize", 9, "unknown property 'shoesize'"),
+    ("fulName", 0, "did you mean 'name/fullName'?"),
+    ("idnumber,  adresses", 11, "did you mean 'addresses'?"),
+    ("idnumber,,fullName", 9, "a property is missing"),
+    ("idnumber,", 9, "a property is missing"),
+    ("x" * 1100, 1024, "longer than"),
+])
+async def test_select_errors_name_the_property(api, select, position, fragment):
+    body = assert_problem(await search(api, **{"$select": select}), 400)
+    assert body["parameter"] == "$select" and body["position"] == position
+    assert fragment in body["detail"], body["detail"]
+
+
 async def test_injection_attempts_are_plain_values(api):
     for value in ["' or 1=1 --", "x'; DROP TABLE identities; --", "%", "_", "\\"]:
         quoted = value.replace("'", "''")
@@ -188,7 +255,7 @@ async def test_admin_rejects_bad_identities_and_changes_nothing(api):
 async def test_openapi_documents_identity_routes(api):
     doc = (await api.client.get("/openapi.json")).json()
     params = {p["name"] for p in doc["paths"]["/services/identity"]["get"]["parameters"]}
-    assert params == {"$filter", "$skip", "$top", "$orderby"}
+    assert params == {"$filter", "$skip", "$top", "$orderby", "$select", "$count"}
     assert set(doc["paths"]["/admin/identities/{identity_id}"]) == {"put", "get", "delete"}
 
 

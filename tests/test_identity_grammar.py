@@ -108,6 +108,8 @@ SYNTAX_ERRORS = [
     ("name/ eq 'x'", "expected a property name after '/'", 6),
     ("a eq 'x\x00'", "NUL character", 7),
     ("a eq 99999999999999999999", "number out of range", 5),
+    ("birthDate eq 2020-01-01T00:00:00Z", "dates are written YYYY-MM-DD", 13),
+    ("birthDate lt 2020-01-01 12:30", "e.g. 2020-01-01", 13),
 ]
 
 

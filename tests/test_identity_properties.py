@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from servicegate.identity import generator
 from servicegate.identity.model import Identity, document
-from servicegate.identity.odata import ast, parse
+from servicegate.identity.odata import QueryError, ast, parse
 from servicegate.identity.odata.parser import _KEYWORDS
 from servicegate.identity.odata.printer import to_text
+from servicegate.identity.selection import SELECTABLE, parse_select, project, project_json
 from servicegate.identity.store import IdentityStore
 from tests.support.identity_eval import Evaluator
 
@@ -68,6 +69,19 @@ def test_printed_tree_parses_back(tree):
 def test_strings_with_quotes_roundtrip(value):
     tree = parse("fullname eq " + "'" + value.replace("'", "''") + "'")
     assert tree.right.value == value
+
+
+@given(st.datetimes(dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31)),
+       st.sampled_from(["T", "t", " "]), st.sampled_from(["", "Z", "+02:00", "-05:30"]),
+       st.sampled_from(["eq", "ge", "lt"]))
+def test_date_times_are_refused_naming_the_date_format(moment, sep, zone, op):
+    date_text = moment.date().isoformat()
+    with pytest.raises(QueryError) as err:
+        parse(f"birthDate {op} {moment.isoformat(sep=sep)}{zone}")
+    assert err.value.position == 13
+    assert "YYYY-MM-DD" in err.value.message and date_text in err.value.message
+    assert parse(f"birthDate {op} {date_text}") == ast.Compare(
+        op, ast.Path(("birthDate",)), ast.Literal("date", moment.date()))
 
 
 # -- 2. SQL agrees with Python ----------------------------------------------------------------
@@ -160,6 +174,35 @@ typed_trees = st.recursive(typed_leaves, lambda c: st.one_of(
     st.builds(ast.BoolOp, st.sampled_from(["and", "or"]), c, c), st.builds(ast.Not, c)),
     max_leaves=5)
 orderings = st.lists(st.tuples(st.sampled_from(ORDER), st.booleans()), max_size=3)
+
+
+@given(st.lists(st.sampled_from(sorted(SELECTABLE)), min_size=1, max_size=6),
+       st.sampled_from(DOCS), st.booleans())
+def test_select_keeps_exactly_the_selected_paths(names, doc, upper):
+    selection = parse_select(" , ".join(n.upper() if upper else n for n in names))
+    got = project(doc, selection)
+    paths = {SELECTABLE[n] for n in names}
+    assert set(got) == {"id"} | {p[0] for p in paths}
+    assert got["id"] == doc["id"]
+    for head, value in got.items():
+        if head == "id" or (head,) in paths:
+            assert value == doc[head]
+            continue
+        members = {p[1] for p in paths if p[0] == head}
+        wanted = doc[head] if isinstance(doc[head], list) else [doc[head]]
+        shown = value if isinstance(value, list) else [value]
+        assert shown == [{m: v for m, v in item.items() if m in members} for item in wanted]
+    assert orjson.loads(project_json(orjson.dumps(doc), selection)) == got
+
+
+@given(st.text(st.sampled_from(string.ascii_letters + ",/* $"), max_size=30))
+def test_any_select_text_is_a_selection_or_a_query_error(text):
+    try:
+        selection = parse_select(text)
+    except QueryError as err:
+        assert err.parameter == "$select" and 0 <= err.position <= len(text)
+        return
+    assert selection is None or "id" in selection
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             log.info("stopped")
 
     app = Starlette(
-        routes=[Mount(base, routes=routes)] if base else routes,
+        routes=[*oauth.root_routes(base), Mount(base, routes=routes)] if base else routes,
         middleware=[Middleware(RequestContext, max_body_bytes=settings.limits.max_body_bytes,
                                max_json_depth=settings.limits.max_json_depth,
                                body_read_timeout=settings.limits.body_read_timeout,

@@ -11,9 +11,11 @@ from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import IDENTITY_READ
 from servicegate.identity.odata import QueryError
 from servicegate.problems import Problem
+from servicegate.validation import nearest
 from servicegate.web.responses import JSONResponse
 
-OPTIONS = ("$filter", "$orderby", "$skip", "$top")
+OPTIONS = ("$filter", "$orderby", "$skip", "$top", "$select", "$count")
+_BARE = {option[1:]: option for option in OPTIONS}
 
 
 def query_problem(exc: QueryError) -> Problem:
@@ -23,12 +25,21 @@ def query_problem(exc: QueryError) -> Problem:
     return Problem(400, str(exc), title="Invalid query", **extensions)
 
 
+def _unknown(name: str) -> Problem:
+    """A parameter that is no option. Refused rather than ignored: `filter=...` or `$fitler=...`
+    answered as if absent would look like a search that found everyone."""
+    bare = name.lstrip("$").lower()
+    guess = _BARE.get(bare) or _BARE.get(nearest(bare, _BARE) or "")
+    hint = f"; did you mean {guess}?" if guess else ""
+    return Problem(400, f"unknown query option {name!r}{hint} (options: {', '.join(OPTIONS)})",
+                   title="Invalid query", parameter=name)
+
+
 def _options(request: Request) -> dict[str, str | None]:
     params = request.query_params
     for name in params:
-        if name.startswith("$") and name not in OPTIONS:
-            raise Problem(400, f"unsupported query option {name}; use "
-                               + ", ".join(OPTIONS), title="Invalid query", parameter=name)
+        if name not in OPTIONS:
+            raise _unknown(name)
     values: dict[str, str | None] = {}
     for name in OPTIONS:
         given = params.getlist(name)
@@ -40,6 +51,11 @@ def _options(request: Request) -> dict[str, str | None]:
             raise Problem(400, f"{name} is empty; give it a value or leave it out",
                           title="Invalid query", parameter=name, position=0)
         values[name] = given[0] if given else None
+    count = values["$count"]
+    # the total is always answered, so `$count=true` asks for nothing more
+    if count is not None and count.strip().lower() not in ("true", "false"):
+        raise Problem(400, f"$count must be true or false, not {count!r}",
+                      title="Invalid query", parameter="$count", position=0)
     return values
 
 
@@ -48,7 +64,8 @@ async def search_identities(request: Request) -> Response:
     opts = _options(request)
     searcher = runtime_of(request).identity.search
     try:
-        query = searcher.prepare(opts["$filter"], opts["$orderby"], opts["$skip"], opts["$top"])
+        query = searcher.prepare(opts["$filter"], opts["$orderby"], opts["$skip"], opts["$top"],
+                                 opts["$select"])
     except QueryError as exc:
         raise query_problem(exc) from None
     page = await searcher.run(query)
@@ -70,6 +87,10 @@ _PARAMS = [
      "description": "Maximum size of result (default 25, max 100)"},
     {"name": "$orderby", "in": "query", "schema": {"type": "string"},
      "description": "Sorting conditions, e.g. \"fullname desc, idnumber\" (ties broken by id)"},
+    {"name": "$select", "in": "query", "schema": {"type": "string", "maxLength": 1024},
+     "description": "Properties to answer, e.g. \"fullName,idnumber\" (the id always)"},
+    {"name": "$count", "in": "query", "schema": {"type": "boolean"},
+     "description": "Accepted for OData clients; the total is always answered"},
 ]
 
 OPENAPI = {

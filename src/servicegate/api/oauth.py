@@ -1,4 +1,5 @@
-"""POST /oauth2/token (RFC 6749 §4.4 client credentials) and GET /.well-known/jwks.json."""
+"""POST /oauth2/token (RFC 6749 §4.4 client credentials), GET /.well-known/jwks.json and the
+authorization server metadata (RFC 8414) that points clients at both."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from starlette.routing import Route
 
 from servicegate.api.state import runtime_of
 from servicegate.auth import credentials
+from servicegate.auth.keyset import ALGORITHM
 from servicegate.auth.logins import Throttled
-from servicegate.auth.scopes import grants
+from servicegate.auth.scopes import grants, known_scopes
 from servicegate.web.problems import problem_response
 from servicegate.web.responses import JSONResponse
 
@@ -167,12 +169,71 @@ async def jwks(request: Request) -> Response:
     )
 
 
+def _base(request: Request) -> str:
+    """The gateway's URL as the client addressed it: scheme, host and `root_path`, which
+    holds both a server's root path and the `[server] base_path` mount."""
+    return str(request.base_url.replace(path=request.scope.get("root_path", ""))).rstrip("/")
+
+
+def issuer_of(request: Request, base: str) -> str:
+    """`[auth] issuer` when it is a URL (the `iss` of every issued token), else the URL the
+    client addressed the gateway by."""
+    configured = runtime_of(request).issuer.issuer
+    if configured.startswith(("https://", "http://")):
+        return configured
+    return base
+
+
+async def _metadata(request: Request, base: str) -> Response:
+    """RFC 8414 metadata, also served as `openid-configuration`, where most frameworks that
+    are given an issuer URI look. Endpoints are absolute URLs under the address the client
+    used, so a gateway behind a base path or a proxy advertises what the client can reach."""
+    scopes = known_scopes(runtime_of(request).definitions.scopes())
+    return JSONResponse(
+        {
+            "issuer": issuer_of(request, base),
+            "token_endpoint": f"{base}/oauth2/token",
+            "jwks_uri": f"{base}/.well-known/jwks.json",
+            "grant_types_supported": ["client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": sorted(scopes),
+            # RFC 8414 requires the member; without an authorization endpoint the only honest
+            # value is `none` (no response type issues anything there)
+            "response_types_supported": ["none"],
+            # OpenID Connect discovery requires these two; the gateway issues no ID tokens,
+            # but the access tokens are signed with this algorithm
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": [ALGORITHM],
+        },
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+async def server_metadata(request: Request) -> Response:
+    return await _metadata(request, _base(request))
+
+
 def routes() -> list[Route]:
     credentials.dummy_hash()  # made with the app, so no token request waits for it
     return [
         Route("/oauth2/token", token, methods=["POST"]),
         Route("/.well-known/jwks.json", jwks, methods=["GET"]),
+        Route("/.well-known/oauth-authorization-server", server_metadata, methods=["GET"]),
+        Route("/.well-known/openid-configuration", server_metadata, methods=["GET"]),
     ]
+
+
+def root_routes(base_path: str) -> list[Route]:
+    """Under a base path, the metadata also where RFC 8414 §3.1 puts it for an issuer with a
+    path: `/.well-known/oauth-authorization-server/gw` at the host's root, outside the base."""
+    if not base_path:
+        return []
+
+    async def inserted(request: Request) -> Response:
+        return await _metadata(request, _base(request) + base_path)
+
+    return [Route(f"/.well-known/{name}{base_path}", inserted, methods=["GET"])
+            for name in ("oauth-authorization-server", "openid-configuration")]
 
 
 OPENAPI = {
@@ -208,5 +269,14 @@ OPENAPI = {
     "/.well-known/jwks.json": {
         "get": {"tags": ["Auth"], "summary": "Public keys that verify issued tokens",
                 "responses": {"200": {"description": "JWK set"}}}
+    },
+    "/.well-known/oauth-authorization-server": {
+        "get": {"tags": ["Auth"], "summary": "OAuth 2.0 authorization server metadata (RFC 8414)",
+                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ..."}}}
+    },
+    "/.well-known/openid-configuration": {
+        "get": {"tags": ["Auth"], "summary": "The same metadata where OpenID Connect discovery "
+                                             "looks for it",
+                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ..."}}}
     },
 }

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from servicegate.identity.odata import DEFAULT_LIMITS, Limits, parse
 from servicegate.identity.ordering import order_clauses, paging, parse_orderby
 from servicegate.identity.properties import PropertyMap
+from servicegate.identity.selection import Selection, parse_select, project_json
 from servicegate.identity.sqlbuild import compile_filter
 
 # Given the selected rows of one page (and the connection that read them, for more of the
@@ -41,6 +42,7 @@ class Query:
     order: list[Any]
     skip: int
     top: int
+    select: Selection | None = None
 
 
 @dataclass(frozen=True)
@@ -66,14 +68,14 @@ class IdentitySearch:
         self.dialect = engine.dialect.name
 
     def prepare(self, filter_text: str | None, orderby: str | None, skip: str | None,
-                top: str | None) -> Query:
+                top: str | None, select: str | None = None) -> Query:
         """Validate every parameter (QueryError with the position) before touching the database."""
         tree = parse(filter_text or "", self.limits)
         where = compile_filter(tree, self.properties, self.dialect)
         keys = parse_orderby(orderby, self.properties)
         order = order_clauses(keys, self.properties.key, self.dialect)
         skip_n, top_n = paging(skip, top)
-        return Query(where, order, skip_n, top_n)
+        return Query(where, order, skip_n, top_n, parse_select(select))
 
     def statements(self, query: Query) -> tuple[Any, Any]:
         table = self.properties.table
@@ -90,8 +92,11 @@ class IdentitySearch:
             if total is None:
                 total = (await conn.execute(count_stmt)).scalar_one()
             items = await self.render(conn, rows) if rows else []
+        if query.select is not None:
+            items = [project_json(item, query.select) for item in items]
         return Page(query.skip, int(total), items)
 
     async def search(self, filter_text: str | None = None, orderby: str | None = None,
-                     skip: str | None = None, top: str | None = None) -> Page:
-        return await self.run(self.prepare(filter_text, orderby, skip, top))
+                     skip: str | None = None, top: str | None = None,
+                     select: str | None = None) -> Page:
+        return await self.run(self.prepare(filter_text, orderby, skip, top, select))

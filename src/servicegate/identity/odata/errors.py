@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class QueryError(ValueError):
-    """A bad `$filter`, `$orderby`, `$skip` or `$top`; `position` points into the parameter."""
+    """A bad `$filter`, `$orderby`, `$skip`, `$top` or `$select`; `position` points into it."""
 
     def __init__(self, message: str, position: int | None = None, parameter: str = "$filter") -> None:
         super().__init__(message)

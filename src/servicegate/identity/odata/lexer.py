@@ -12,6 +12,8 @@ from servicegate.identity.odata.errors import QueryError
 Kind = Literal["string", "int", "float", "date", "ident", "punct", "end"]
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?![\w.:-])")
+# A date with a time after it (ISO 8601 `T`, or a space and hh:mm): the language has dates only
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt]\d| \d{1,2}:\d)")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?(?![\w.])")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PUNCT = "()/,:"
@@ -65,6 +67,10 @@ def tokenize(source: str) -> list[Token]:
             i += 1
             continue
         if ch.isdigit() or (ch == "-" and i + 1 < n and source[i + 1].isdigit()):
+            if _DATETIME.match(source, i):
+                raise QueryError(f"date-time values are not supported; dates are written "
+                                 f"YYYY-MM-DD without a time or time zone, e.g. "
+                                 f"{source[i:i + 10]}", i)
             m = _DATE.match(source, i)
             if m:
                 try:
