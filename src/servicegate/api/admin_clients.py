@@ -157,9 +157,10 @@ _ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
 OPENAPI = {
     "/admin/clients": {
-        "get": {"tags": ["Admin"], "summary": "List clients", "security": _SEC,
+        "get": {"operationId": "listClients", "tags": ["Admin"], "summary": "List clients", "security": _SEC,
                 "responses": {"200": {"description": "clients"}, **_ERR}},
-        "post": {"tags": ["Admin"], "summary": "Create a client (secret and key shown once)",
+        "post": {"operationId": "createClient",
+                 "tags": ["Admin"], "summary": "Create a client (secret and key shown once)",
                  "security": _SEC,
                  "requestBody": {"content": {"application/json": {"schema": {
                      "type": "object", "required": ["name"],
@@ -168,19 +169,24 @@ OPENAPI = {
                  "responses": {"201": {"description": "created"}, **_ERR}},
     },
     "/admin/clients/{client_id}": {
-        "get": {"tags": ["Admin"], "summary": "Show a client and its keys", "security": _SEC,
+        "get": {"operationId": "getClient",
+                "tags": ["Admin"], "summary": "Show a client and its keys", "security": _SEC,
                 "responses": {"200": {"description": "client"}, **_ERR}},
-        "patch": {"tags": ["Admin"], "summary": "Enable/disable, rename or change scopes",
+        "patch": {"operationId": "updateClient",
+                  "tags": ["Admin"], "summary": "Enable/disable, rename or change scopes",
                   "security": _SEC, "responses": {"200": {"description": "client"}, **_ERR}},
-        "delete": {"tags": ["Admin"], "summary": "Delete a client", "security": _SEC,
+        "delete": {"operationId": "deleteClient",
+                   "tags": ["Admin"], "summary": "Delete a client", "security": _SEC,
                    "responses": {"204": {"description": "deleted"}, **_ERR}},
     },
     "/admin/clients/{client_id}/keys": {
-        "post": {"tags": ["Admin"], "summary": "Add an API key (shown once)", "security": _SEC,
+        "post": {"operationId": "addClientKey",
+                 "tags": ["Admin"], "summary": "Add an API key (shown once)", "security": _SEC,
                  "responses": {"201": {"description": "key"}, **_ERR}},
     },
     "/admin/clients/{client_id}/keys/{key_id}": {
-        "delete": {"tags": ["Admin"], "summary": "Revoke an API key", "security": _SEC,
+        "delete": {"operationId": "revokeClientKey",
+                   "tags": ["Admin"], "summary": "Revoke an API key", "security": _SEC,
                    "responses": {"200": {"description": "revoked key"}, **_ERR}},
     },
 }

@@ -87,16 +87,19 @@ _ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
 OPENAPI = {
     "/admin/identities/{identity_id}": {
-        "put": {"tags": ["Admin"], "summary": "Create or replace an identity", "security": _SEC,
+        "put": {"operationId": "putIdentity",
+                "tags": ["Admin"], "summary": "Create or replace an identity", "security": _SEC,
                 "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
                 "responses": {"200": {"description": "replaced"},
                               "201": {"description": "created"},
                               "400": {"description": "invalid identity"},
                               "409": {"description": "external read-only source"}, **_ERR}},
-        "get": {"tags": ["Admin"], "summary": "Show one identity", "security": _SEC,
+        "get": {"operationId": "getIdentity",
+                "tags": ["Admin"], "summary": "Show one identity", "security": _SEC,
                 "responses": {"200": {"description": "identity"},
                               "404": {"description": "unknown"}, **_ERR}},
-        "delete": {"tags": ["Admin"], "summary": "Delete an identity", "security": _SEC,
+        "delete": {"operationId": "deleteIdentity",
+                   "tags": ["Admin"], "summary": "Delete an identity", "security": _SEC,
                    "responses": {"204": {"description": "deleted"},
                                  "404": {"description": "unknown"}, **_ERR}},
     }

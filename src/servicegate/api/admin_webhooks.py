@@ -62,13 +62,16 @@ _ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"},
         "404": {"$ref": "#/components/responses/Problem"}}
 OPENAPI = {
-    "/admin/webhooks": {"get": {"tags": ["Admin"], "summary": "Every client's webhooks",
+    "/admin/webhooks": {"get": {"operationId": "listAllWebhooks",
+                                "tags": ["Admin"], "summary": "Every client's webhooks",
                                 "security": _SEC, "responses": {"200": {"description": "list"},
                                                                 **_ERR}}},
     "/admin/webhooks/{webhook_id}/enable": {
-        "post": {"tags": ["Admin"], "summary": "Enable a webhook; its held deliveries resume",
+        "post": {"operationId": "enableWebhook",
+                 "tags": ["Admin"], "summary": "Enable a webhook; its held deliveries resume",
                  "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
     "/admin/webhooks/{webhook_id}/disable": {
-        "post": {"tags": ["Admin"], "summary": "Disable a webhook; its deliveries wait",
+        "post": {"operationId": "disableWebhook",
+                 "tags": ["Admin"], "summary": "Disable a webhook; its deliveries wait",
                  "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
 }

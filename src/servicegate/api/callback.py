@@ -15,6 +15,7 @@ def routes() -> list[Route]:
 OPENAPI = {
     "/callback/{callbackName}": {
         method: {
+            "operationId": f"{method}Callback",
             "tags": ["Callback"],
             "summary": "Invokes a custom action based on a service definition exposed as a "
                        "callback",

@@ -80,7 +80,7 @@ _EVENT = {"type": "object", "required": ["event"], "properties": {
 OPENAPI = {
     "/events": {
         "post": {
-            "tags": ["Webhooks"],
+            "operationId": "publishEvents", "tags": ["Webhooks"],
             "summary": "Publish one event or a batch; idempotent on a caller-supplied id",
             "security": [{"oauth2apikey": ["events:publish"]}],
             "requestBody": {"content": {"application/json": {"schema": {

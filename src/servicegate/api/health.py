@@ -33,9 +33,11 @@ def routes() -> list[Route]:
 
 
 OPENAPI = {
-    "/healthz": {"get": {"tags": ["Operations"], "summary": "Liveness (no auth)",
+    "/healthz": {"get": {"operationId": "getLiveness",
+                         "tags": ["Operations"], "summary": "Liveness (no auth)",
                          "responses": {"200": {"description": "The process answers"}}}},
-    "/readyz": {"get": {"tags": ["Operations"], "summary": "Readiness (no auth)",
+    "/readyz": {"get": {"operationId": "getReadiness",
+                        "tags": ["Operations"], "summary": "Readiness (no auth)",
                         "responses": {"200": {"description": "Database and workers are up"},
                                       "503": {"$ref": "#/components/responses/Problem"}}}},
 }

@@ -75,7 +75,7 @@ _PARAMS = [
 OPENAPI = {
     "/services/identity": {
         "get": {
-            "tags": ["Identity"],
+            "operationId": "searchIdentities", "tags": ["Identity"],
             "summary": "Get identity using filters",
             "security": [{"oauth2apikey": ["identity:read"]}],
             "parameters": _PARAMS,

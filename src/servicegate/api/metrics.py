@@ -39,6 +39,6 @@ def routes(enabled: bool) -> list[Route]:
 
 
 OPENAPI = {
-    "/metrics": {"get": {"tags": ["Operations"], "summary": "Prometheus metrics",
+    "/metrics": {"get": {"operationId": "getMetrics", "tags": ["Operations"], "summary": "Prometheus metrics",
                          "responses": {"200": {"description": "text exposition format"}}}},
 }

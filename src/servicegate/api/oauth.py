@@ -178,7 +178,7 @@ def routes() -> list[Route]:
 OPENAPI = {
     "/oauth2/token": {
         "post": {
-            "tags": ["Auth"],
+            "operationId": "issueToken", "tags": ["Auth"],
             "summary": "OAuth2 client credentials grant (RFC 6749 §4.4)",
             "requestBody": {
                 "content": {
@@ -206,7 +206,8 @@ OPENAPI = {
         }
     },
     "/.well-known/jwks.json": {
-        "get": {"tags": ["Auth"], "summary": "Public keys that verify issued tokens",
+        "get": {"operationId": "getJwks",
+                "tags": ["Auth"], "summary": "Public keys that verify issued tokens",
                 "responses": {"200": {"description": "JWK set"}}}
     },
 }

@@ -28,6 +28,7 @@ def routes() -> list[Route]:
 OPENAPI = {
     f"/{group}/ping": {
         "get": {
+            "operationId": f"ping{tag}",
             "tags": [tag],
             "summary": "Make a ping request to see that the service is up and running.",
             "security": [{"oauth2apikey": []}],

@@ -47,6 +47,7 @@ def _operation(method: str, sub: bool) -> dict:
         params.append({"name": "subPath", "in": "path", "required": True,
                        "schema": {"type": "string"}})
     op: dict = {
+        "operationId": f"{method}Service{'SubPath' if sub else ''}",
         "tags": ["Services"],
         "summary": "Invokes a custom action based on a service definition",
         "security": [{"oauth2apikey": []}],
