@@ -23,7 +23,8 @@ OPENAPI = {
             "parameters": [{"name": "callbackName", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
             "responses": {
-                "200": {"description": "What the definition's action produced"},
+                "200": {"description": "What the definition's action produced (any JSON value)",
+                        "content": {"application/json": {"schema": {}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "404": {"$ref": "#/components/responses/Problem"},
             },

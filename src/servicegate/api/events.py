@@ -87,7 +87,11 @@ OPENAPI = {
                 "oneOf": [_EVENT, {"type": "array", "items": _EVENT, "minItems": 1,
                                    "maxItems": 1000}]}}}},
             "responses": {
-                "202": {"description": "{id} for one event, {count, ids} for a batch"},
+                "202": {"description": "{id} for one event, {count, ids} for a batch",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {
+                                "id": {"type": "string"}, "count": {"type": "integer"},
+                                "ids": {"type": "array", "items": {"type": "string"}}}}}}},
                 "400": {"$ref": "#/components/responses/Problem"},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"},

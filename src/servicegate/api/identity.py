@@ -72,6 +72,9 @@ _PARAMS = [
      "description": "Sorting conditions, e.g. \"fullname desc, idnumber\" (ties broken by id)"},
 ]
 
+_PAGE = {"type": "object", "properties": {
+    "count": {"type": "integer"}, "skip": {"type": "integer"}, "total": {"type": "integer"},
+    "value": {"type": "array", "items": {"type": "object"}}}}
 OPENAPI = {
     "/services/identity": {
         "get": {
@@ -81,11 +84,12 @@ OPENAPI = {
             "parameters": _PARAMS,
             "responses": {
                 "200": {"description": "A page of identities",
-                        "content": {"application/json": {"example": {
+                        "content": {"application/json": {"schema": _PAGE, "example": {
                             "count": 0, "skip": 0, "total": 0, "value": []}}}},
                 "400": {"description": "Invalid $filter/$orderby/$skip/$top; `position` gives "
                                        "the character and `parameter` the option",
-                        "content": {"application/problem+json": {}}},
+                        "content": {"application/problem+json": {"schema": {
+                            "$ref": "#/components/schemas/Problem"}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"},
             },

@@ -40,5 +40,8 @@ def routes(enabled: bool) -> list[Route]:
 
 OPENAPI = {
     "/metrics": {"get": {"operationId": "getMetrics", "tags": ["Operations"], "summary": "Prometheus metrics",
-                         "responses": {"200": {"description": "text exposition format"}}}},
+                         "security": [],
+                         "responses": {"200": {"description": "text exposition format", "content": {
+                             "text/plain": {"schema": {"type": "string"}}}},
+                             "404": {"$ref": "#/components/responses/Problem"}}}},
 }

@@ -175,6 +175,8 @@ def routes() -> list[Route]:
     ]
 
 
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {
+    "$ref": "#/components/schemas/Problem"}}}
 OPENAPI = {
     "/oauth2/token": {
         "post": {
@@ -196,18 +198,35 @@ OPENAPI = {
                     }
                 }
             },
+            "security": [],
             "responses": {
-                "200": {"description": "access_token, token_type, expires_in, scope"},
+                "200": {"description": "The access token (RFC 6749 §5.1)", "content": {
+                    "application/json": {"schema": {
+                        "type": "object",
+                        "required": ["access_token", "token_type", "expires_in"],
+                        "properties": {"access_token": {"type": "string"},
+                                       "token_type": {"const": "Bearer"},
+                                       "expires_in": {"type": "integer"},
+                                       "scope": {"type": "string"}}}}}},
                 "400": {"$ref": "#/components/responses/Problem"},
                 "401": {"$ref": "#/components/responses/Problem"},
                 "429": {"description": "too many failed client authentications from this "
-                                       "address or for this client id; see Retry-After"},
+                                       "address or for this client id; see Retry-After",
+                        "content": _PROBLEM_CONTENT},
             },
         }
     },
     "/.well-known/jwks.json": {
         "get": {"operationId": "getJwks",
                 "tags": ["Auth"], "summary": "Public keys that verify issued tokens",
-                "responses": {"200": {"description": "JWK set"}}}
+                "security": [],
+                "responses": {"200": {"description": "JWK set (RFC 7517)", "content": {
+                    "application/json": {"schema": {
+                        "type": "object", "required": ["keys"],
+                        "properties": {"keys": {"type": "array", "items": {
+                            "type": "object", "required": ["kty"],
+                            "properties": {"kty": {"type": "string"}, "kid": {"type": "string"},
+                                           "use": {"type": "string"},
+                                           "alg": {"type": "string"}}}}}}}}}}}
     },
 }

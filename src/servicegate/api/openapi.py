@@ -122,14 +122,25 @@ NULLABLE_TIME: dict[str, Any] = {"type": ["string", "null"], "format": "date-tim
 SCHEMAS: dict[str, Any] = {}
 
 
-def model_schema(model: type[BaseModel]) -> dict[str, Any]:
+def model_schema(model: type[BaseModel], *, name: str | None = None,
+                 optional: tuple[str, ...] = ()) -> dict[str, Any]:
     """A reference to the JSON schema pydantic validates `model` with (by alias, as requests
-    spell it). The schema and the definitions it refers to become component schemas, so the
+    spell it), under `name` (the model's by default), with the `optional` members no longer
+    required. The schema and the definitions it refers to become component schemas, so the
     document cannot drift from the validation."""
+    name = name or model.__name__
     schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
     SCHEMAS.update(schema.pop("$defs", {}))
-    SCHEMAS[model.__name__] = schema
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+    if optional and "required" in schema:
+        schema["required"] = [r for r in schema["required"] if r not in optional]
+        if not schema["required"]:
+            del schema["required"]
+    SCHEMAS[name] = schema
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def request_body(schema: dict[str, Any], *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
 def _complete(path: str, operation: dict[str, Any]) -> None:

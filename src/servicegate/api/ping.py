@@ -34,7 +34,8 @@ OPENAPI = {
             "security": [{"oauth2apikey": []}],
             "responses": {
                 "200": {"description": "Always an empty object",
-                        "content": {"application/json": {"example": {}}}},
+                        "content": {"application/json": {
+                            "schema": {"type": "object", "maxProperties": 0}, "example": {}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
             },
         }

@@ -16,7 +16,8 @@ def routes() -> list[Route]:
 
 
 _RESPONSES = {
-    "200": {"description": "What the definition's action produced"},
+    "200": {"description": "What the definition's action produced (any JSON value)",
+            "content": {"application/json": {"schema": {}}}},
     "202": {"description": "Asynchronous: the job was accepted; poll the `Location` "
             "(`GET /services/jobs/{jobId}`) after `Retry-After` seconds",
             "content": {"application/json": {"schema": {"type": "object", "properties": {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
@@ -21,6 +20,7 @@ from servicegate.api.openapi import (
     model_schema,
     obj,
     ok,
+    request_body,
 )
 from servicegate.api.state import runtime_of
 from servicegate.api.webhooks import checked_events
@@ -161,10 +161,6 @@ _DETAIL = {**DELIVERY, "properties": {
                             error=NULLABLE_STR))}}
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": model_schema(model)}}}
-
-
 OPENAPI = {
     "/webhooks/deliveries": {
         "get": {"operationId": "listDeliveries", "tags": ["Webhooks"],
@@ -187,14 +183,14 @@ OPENAPI = {
     "/webhooks/recover": {
         "post": {"operationId": "recoverDeliveries", "tags": ["Webhooks"],
                  "summary": "Re-queue failed deliveries of a URL since a time",
-                 "security": _SEC, "requestBody": _body(Recover),
+                 "security": _SEC, "requestBody": request_body(model_schema(Recover)),
                  "responses": {"202": ok("requeued count", obj(url=STR, since=STR, requeued=INT)),
                                "409": {"$ref": "#/components/responses/Problem"}, **_ERR}},
     },
     "/webhooks/test": {
         "post": {"operationId": "testWebhook", "tags": ["Webhooks"],
                  "summary": "Send a signed test delivery now", "security": _SEC,
-                 "requestBody": _body(TestDelivery),
+                 "requestBody": request_body(model_schema(TestDelivery)),
                  "responses": {"200": ok("the outcome", obj(
                      url=STR, event=STR, ok=BOOL, statusCode=_NULLABLE_INT,
                      durationMs={"type": ["number", "null"]}, responseBody=NULLABLE_STR,

@@ -18,6 +18,7 @@ from servicegate.api.openapi import (
     model_schema,
     obj,
     ok,
+    request_body,
 )
 from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import WEBHOOKS
@@ -165,10 +166,6 @@ _REGISTERED = obj(events=array(STR), url=STR, method=NULLABLE_STR,
                   secret={**STR, "description": "the generated secret, answered this once"})
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": model_schema(model)}}}
-
-
 OPENAPI = {
     "/webhooks": {
         "get": {"operationId": "listWebhooks",
@@ -178,12 +175,12 @@ OPENAPI = {
                               **_ERR}},
         "post": {"operationId": "registerWebhook",
                  "tags": ["Webhooks"], "summary": "Register a webhook to listen to events",
-                 "security": _SEC, "requestBody": _body(RegisterWebhook),
+                 "security": _SEC, "requestBody": request_body(model_schema(RegisterWebhook)),
                  "responses": {"200": ok("events, url, method (and the generated secret, this "
                                          "once)", _REGISTERED), **_ERR}},
         "delete": {"operationId": "unregisterWebhook",
                    "tags": ["Webhooks"], "summary": "Unregister some or all events of a URL",
-                   "security": _SEC, "requestBody": _body(UnregisterWebhook),
+                   "security": _SEC, "requestBody": request_body(model_schema(UnregisterWebhook)),
                    "responses": {"200": ok("what remains for that URL", _REGISTERED),
                                  "404": {"$ref": "#/components/responses/Problem"}, **_ERR}},
     },
