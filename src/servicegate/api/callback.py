@@ -32,3 +32,7 @@ OPENAPI = {
         for method in ("get", "post")
     }
 }
+# A callback takes what its provider sends: any content type, or none.
+OPENAPI["/callback/{callbackName}"]["post"]["requestBody"] = {
+    "required": False, "description": "Any custom defined input",
+    "content": {"application/json": {"schema": {}}, "*/*": {"schema": {}}}}
