@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from servicegate.api.invocation import DefinitionEndpoint
+from servicegate.api.invocation import RESPONSES, DefinitionEndpoint
 
 
 def routes() -> list[Route]:
@@ -22,12 +22,7 @@ OPENAPI = {
             "security": [{"oauth2apikey": []}, {}],
             "parameters": [{"name": "callbackName", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": "What the definition's action produced (any JSON value)",
-                        "content": {"application/json": {"schema": {}}}},
-                "401": {"$ref": "#/components/responses/Unauthorized"},
-                "404": {"$ref": "#/components/responses/Problem"},
-            },
+            "responses": RESPONSES,
         }
         for method in ("get", "post")
     }
