@@ -159,8 +159,6 @@ _DETAIL = {**DELIVERY, "properties": {
     "attemptLog": array(obj(attempt=INT, at=NULLABLE_TIME, statusCode=_NULLABLE_INT,
                             durationMs={"type": ["number", "null"]}, responseBody=NULLABLE_STR,
                             error=NULLABLE_STR))}}
-
-
 OPENAPI = {
     "/webhooks/deliveries": {
         "get": {"operationId": "listDeliveries", "tags": ["Webhooks"],

@@ -36,9 +36,11 @@ class RegisterWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     events: list[str] = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
-    secret: str | None = Field(None, repr=False, description=(
-        "a plain secret (HMAC key: its UTF-8 bytes, 1 to 256 characters) or whsec_<base64> "
-        "(HMAC key: the decoded bytes, at least 24)"))
+    # the length is checked by `_secret` (it reports no value); the schema states it too
+    secret: str | None = Field(None, repr=False, json_schema_extra={"minLength": 1,
+                                                                    "maxLength": 256},
+                               description="a plain secret (HMAC key: its UTF-8 bytes) or "
+                               "whsec_<base64> (HMAC key: the decoded bytes, at least 24)")
     method: str | None = Field(None, max_length=16, description="POST (default), PUT or PATCH")
     generate_secret: bool = Field(False, alias="generateSecret",
                                   description="generate a whsec_ secret, answered once as `secret`")
@@ -164,8 +166,6 @@ WEBHOOK = obj(events=array(STR), url=STR, method=NULLABLE_STR, status=STR,
               previousSecretExpiresAt=TIME)
 _REGISTERED = obj(events=array(STR), url=STR, method=NULLABLE_STR,
                   secret={**STR, "description": "the generated secret, answered this once"})
-
-
 OPENAPI = {
     "/webhooks": {
         "get": {"operationId": "listWebhooks",
