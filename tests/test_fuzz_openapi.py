@@ -1,7 +1,9 @@
-"""No input makes a server error. Against a running demo gateway, with the demo client's key
-(it holds every scope): schemathesis generates valid and invalid requests for every operation of
-/openapi.json (a bounded, derandomised number, so each run is the same), and the corpus of bad
-inputs in tests/data/bad_inputs.json is replayed against every operation."""
+"""No input makes a server error, and every answer is what /openapi.json says. Against a
+running demo gateway, with the demo client's key (it holds every scope): schemathesis generates
+valid and invalid requests for every operation of /openapi.json (a bounded, derandomised number,
+so each run is the same) and checks each answer's status, content type, body and headers
+against the document; the corpus of bad inputs in tests/data/bad_inputs.json is replayed
+against every operation."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
+from schemathesis.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+from schemathesis.core.failures import FailureGroup
 
 from tests.support.demo import demo_api_key, start_demo_gateway
 
@@ -32,12 +41,17 @@ def demo(tmp_path_factory):
 
 
 EXAMPLES = 15  # per operation and generation mode
+# what the document promises about each answer: a documented status, its content type, a body
+# its schema accepts and its required headers
+CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance,
+               response_headers_conformance]
 
 
 def test_no_generated_request_makes_a_server_error(demo):
     schema = schemathesis.openapi.from_url(f"{demo.url}/openapi.json")
     headers = {"X-API-Key": demo_api_key(demo)}
     server_errors: list[str] = []
+    nonconforming: list[str] = []
     operations = 0
     for result in schema.get_all_operations():
         operation = result.ok()
@@ -57,6 +71,13 @@ def test_no_generated_request_makes_a_server_error(demo):
                 if response.status_code >= 500:
                     server_errors.append(f"{response.status_code} {response.text[:300]}\n"
                                          f"  {case.as_curl_command(headers)}")
+                try:
+                    case.validate_response(response, checks=CONFORMANCE, headers=headers)
+                except FailureGroup as failures:  # a BaseExceptionGroup: caught by name
+                    titles = "; ".join(getattr(f, "title", str(f)) for f in failures.exceptions)
+                    nonconforming.append(f"{response.status_code} {titles}: "
+                                         f"{response.text[:200]}\n"
+                                         f"  {case.as_curl_command(headers)}")
 
             try:
                 call()
@@ -65,6 +86,7 @@ def test_no_generated_request_makes_a_server_error(demo):
                 assert mode is GenerationMode.NEGATIVE
     assert operations >= 30, "every operation of /openapi.json is generated for"
     assert not server_errors, "\n".join(server_errors[:20])
+    assert not nonconforming, "\n".join(nonconforming[:20])
 
 
 

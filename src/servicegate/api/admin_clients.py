@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import BOOL, NULLABLE_TIME, STR, array, model_schema, obj, ok, request_body
 from servicegate.api.state import runtime_of
 from servicegate.auth.clients import ClientExists, NotFound
 from servicegate.auth.scopes import ADMIN, known_scopes, validate_scopes
@@ -153,34 +154,52 @@ def routes() -> list[Route]:
 
 
 _SEC = [{"oauth2apikey": ["admin"]}]
-_ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
+_ERR = {"400": {"$ref": "#/components/responses/Problem"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
+_NOT_FOUND = {"404": {"$ref": "#/components/responses/Problem"}}
+_CONFLICT = {"409": {"$ref": "#/components/responses/Problem"}}
+CLIENT = obj(id=STR, name=STR, scopes=array(STR), enabled=BOOL, createdAt=NULLABLE_TIME,
+             updatedAt=NULLABLE_TIME)
+KEY = obj(id=STR, hint=STR, createdAt=NULLABLE_TIME, revokedAt=NULLABLE_TIME, active=BOOL)
+_SHOWN_ONCE = "shown once: stored hashed, never answered again"
 OPENAPI = {
     "/admin/clients": {
-        "get": {"tags": ["Admin"], "summary": "List clients", "security": _SEC,
-                "responses": {"200": {"description": "clients"}, **_ERR}},
-        "post": {"tags": ["Admin"], "summary": "Create a client (secret and key shown once)",
-                 "security": _SEC,
-                 "requestBody": {"content": {"application/json": {"schema": {
-                     "type": "object", "required": ["name"],
-                     "properties": {"name": {"type": "string"},
-                                    "scopes": {"type": "array", "items": {"type": "string"}}}}}}},
-                 "responses": {"201": {"description": "created"}, **_ERR}},
+        "get": {"operationId": "listClients", "tags": ["Admin"], "summary": "List clients",
+                "security": _SEC,
+                "responses": {"200": ok("clients", obj(count={"type": "integer"},
+                                                       clients=array(CLIENT))), **_ERR}},
+        "post": {"operationId": "createClient", "tags": ["Admin"],
+                 "summary": "Create a client (secret and key shown once)", "security": _SEC,
+                 "requestBody": request_body(model_schema(CreateClient)),
+                 "responses": {"201": ok("created", obj(
+                     client=CLIENT, clientId=STR, keyId=STR,
+                     clientSecret={**STR, "description": _SHOWN_ONCE},
+                     apiKey={**STR, "description": _SHOWN_ONCE})), **_ERR, **_CONFLICT}},
     },
     "/admin/clients/{client_id}": {
-        "get": {"tags": ["Admin"], "summary": "Show a client and its keys", "security": _SEC,
-                "responses": {"200": {"description": "client"}, **_ERR}},
-        "patch": {"tags": ["Admin"], "summary": "Enable/disable, rename or change scopes",
-                  "security": _SEC, "responses": {"200": {"description": "client"}, **_ERR}},
-        "delete": {"tags": ["Admin"], "summary": "Delete a client", "security": _SEC,
-                   "responses": {"204": {"description": "deleted"}, **_ERR}},
+        "get": {"operationId": "getClient", "tags": ["Admin"],
+                "summary": "Show a client and its keys", "security": _SEC,
+                "responses": {"200": ok("client", {**CLIENT, "properties": {
+                    **CLIENT["properties"], "keys": array(KEY)}}), **_ERR, **_NOT_FOUND}},
+        "patch": {"operationId": "updateClient", "tags": ["Admin"],
+                  "summary": "Enable/disable, rename or change scopes", "security": _SEC,
+                  "requestBody": request_body(model_schema(UpdateClient)),
+                  "responses": {"200": ok("client", CLIENT), **_ERR, **_NOT_FOUND, **_CONFLICT}},
+        "delete": {"operationId": "deleteClient", "tags": ["Admin"], "summary": "Delete a client",
+                   "security": _SEC,
+                   "responses": {"204": {"description": "deleted"}, **_ERR, **_NOT_FOUND}},
     },
     "/admin/clients/{client_id}/keys": {
-        "post": {"tags": ["Admin"], "summary": "Add an API key (shown once)", "security": _SEC,
-                 "responses": {"201": {"description": "key"}, **_ERR}},
+        "post": {"operationId": "addClientKey", "tags": ["Admin"],
+                 "summary": "Add an API key (shown once)", "security": _SEC,
+                 "responses": {"201": ok("key", {**KEY, "properties": {
+                     **KEY["properties"], "keyId": STR,
+                     "apiKey": {**STR, "description": _SHOWN_ONCE}}}), **_ERR, **_NOT_FOUND}},
     },
     "/admin/clients/{client_id}/keys/{key_id}": {
-        "delete": {"tags": ["Admin"], "summary": "Revoke an API key", "security": _SEC,
-                   "responses": {"200": {"description": "revoked key"}, **_ERR}},
+        "delete": {"operationId": "revokeClientKey", "tags": ["Admin"],
+                   "summary": "Revoke an API key", "security": _SEC,
+                   "responses": {"200": ok("revoked key", KEY), **_ERR, **_NOT_FOUND}},
     },
 }

@@ -6,7 +6,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from servicegate.api import openapi
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import STR, obj, ok
 from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import ADMIN
 from servicegate.identity.model import ID_PATTERN, Identity
@@ -83,21 +85,28 @@ def routes() -> list[Route]:
 
 
 _SEC = [{"oauth2apikey": ["admin"]}]
-_ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
+_ERR = {"400": {"$ref": "#/components/responses/Problem"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
+# The body's id may be left out: the path's is used.
+_BODY = openapi.request_body(openapi.model_schema(Identity, name="IdentityInput", optional=("id",)))
+_IDENTITY = obj(id=STR)
 OPENAPI = {
     "/admin/identities/{identity_id}": {
-        "put": {"tags": ["Admin"], "summary": "Create or replace an identity", "security": _SEC,
-                "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
-                "responses": {"200": {"description": "replaced"},
-                              "201": {"description": "created"},
-                              "400": {"description": "invalid identity"},
+        "put": {"operationId": "putIdentity",
+                "tags": ["Admin"], "summary": "Create or replace an identity", "security": _SEC,
+                "requestBody": _BODY,
+                "responses": {"200": ok("replaced", _IDENTITY), "201": ok("created", _IDENTITY),
                               "409": {"description": "external read-only source"}, **_ERR}},
-        "get": {"tags": ["Admin"], "summary": "Show one identity", "security": _SEC,
-                "responses": {"200": {"description": "identity"},
-                              "404": {"description": "unknown"}, **_ERR}},
-        "delete": {"tags": ["Admin"], "summary": "Delete an identity", "security": _SEC,
+        "get": {"operationId": "getIdentity",
+                "tags": ["Admin"], "summary": "Show one identity", "security": _SEC,
+                "responses": {"200": ok("identity", _IDENTITY),
+                              "404": {"description": "unknown"},
+                              "409": {"description": "external read-only source"}, **_ERR}},
+        "delete": {"operationId": "deleteIdentity",
+                   "tags": ["Admin"], "summary": "Delete an identity", "security": _SEC,
                    "responses": {"204": {"description": "deleted"},
-                                 "404": {"description": "unknown"}, **_ERR}},
+                                 "404": {"description": "unknown"},
+                                 "409": {"description": "external read-only source"}, **_ERR}},
     }
 }

@@ -8,7 +8,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import BOOL, INT, NULLABLE_TIME, model_schema, obj, ok, request_body
 from servicegate.api.state import runtime_of
+from servicegate.api.webhooks import WEBHOOK
 from servicegate.auth.scopes import ADMIN
 from servicegate.problems import Problem
 from servicegate.web.bodies import json_body, validated
@@ -58,17 +60,25 @@ def routes() -> list[Route]:
 
 
 _SEC = [{"oauth2apikey": ["admin"]}]
-_ERR = {"401": {"$ref": "#/components/responses/Unauthorized"},
+_ERR = {"400": {"$ref": "#/components/responses/Problem"},
+        "401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"},
         "404": {"$ref": "#/components/responses/Problem"}}
+ADMIN_WEBHOOK = {**WEBHOOK, "properties": {
+    **WEBHOOK["properties"], "id": {"type": "string"}, "clientId": {"type": "string"},
+    "hasSecret": BOOL, "consecutiveFailures": INT, "createdAt": NULLABLE_TIME}}
 OPENAPI = {
-    "/admin/webhooks": {"get": {"tags": ["Admin"], "summary": "Every client's webhooks",
-                                "security": _SEC, "responses": {"200": {"description": "list"},
-                                                                **_ERR}}},
-    "/admin/webhooks/{webhook_id}/enable": {
-        "post": {"tags": ["Admin"], "summary": "Enable a webhook; its held deliveries resume",
-                 "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
-    "/admin/webhooks/{webhook_id}/disable": {
-        "post": {"tags": ["Admin"], "summary": "Disable a webhook; its deliveries wait",
-                 "security": _SEC, "responses": {"200": {"description": "webhook"}, **_ERR}}},
+    "/admin/webhooks": {"get": {
+        "operationId": "listAllWebhooks", "tags": ["Admin"], "summary": "Every client's webhooks",
+        "security": _SEC, "responses": {"200": ok("list", obj(
+            count=INT, webHooks={"type": "array", "items": ADMIN_WEBHOOK})), **_ERR}}},
+    "/admin/webhooks/{webhook_id}/enable": {"post": {
+        "operationId": "enableWebhook", "tags": ["Admin"],
+        "summary": "Enable a webhook; its held deliveries resume",
+        "security": _SEC, "responses": {"200": ok("webhook", ADMIN_WEBHOOK), **_ERR}}},
+    "/admin/webhooks/{webhook_id}/disable": {"post": {
+        "operationId": "disableWebhook", "tags": ["Admin"],
+        "summary": "Disable a webhook; its deliveries wait", "security": _SEC,
+        "requestBody": request_body(model_schema(Disable), required=False),
+        "responses": {"200": ok("webhook", ADMIN_WEBHOOK), **_ERR}}},
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from servicegate.api.invocation import DefinitionEndpoint
+from servicegate.api.invocation import RESPONSES, DefinitionEndpoint
 
 
 def routes() -> list[Route]:
@@ -15,18 +15,19 @@ def routes() -> list[Route]:
 OPENAPI = {
     "/callback/{callbackName}": {
         method: {
+            "operationId": f"{method}Callback",
             "tags": ["Callback"],
             "summary": "Invokes a custom action based on a service definition exposed as a "
                        "callback",
             "security": [{"oauth2apikey": []}, {}],
             "parameters": [{"name": "callbackName", "in": "path", "required": True,
                             "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": "What the definition's action produced"},
-                "401": {"$ref": "#/components/responses/Unauthorized"},
-                "404": {"$ref": "#/components/responses/Problem"},
-            },
+            "responses": RESPONSES,
         }
         for method in ("get", "post")
     }
 }
+# A callback takes what its provider sends: any content type, or none.
+OPENAPI["/callback/{callbackName}"]["post"]["requestBody"] = {
+    "required": False, "description": "Any custom defined input",
+    "content": {"application/json": {"schema": {}}, "*/*": {"schema": {}}}}

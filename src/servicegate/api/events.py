@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import model_schema
 from servicegate.api.state import runtime_of
 from servicegate.api.webhooks import invalid
 from servicegate.auth.scopes import EVENTS_PUBLISH
@@ -74,20 +75,23 @@ def routes() -> list[Route]:
     return [Route("/events", publish, methods=["POST"])]
 
 
-_EVENT = {"type": "object", "required": ["event"], "properties": {
-    "event": {"type": "string"}, "data": {}, "id": {"type": "string", "pattern": EVENT_ID},
-    "occurredAt": {"type": "string", "format": "date-time"}}}
+_EVENT = model_schema(EventIn, name="Event")
 OPENAPI = {
     "/events": {
         "post": {
-            "tags": ["Webhooks"],
+            "operationId": "publishEvents", "tags": ["Webhooks"],
             "summary": "Publish one event or a batch; idempotent on a caller-supplied id",
             "security": [{"oauth2apikey": ["events:publish"]}],
-            "requestBody": {"content": {"application/json": {"schema": {
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "oneOf": [_EVENT, {"type": "array", "items": _EVENT, "minItems": 1,
-                                   "maxItems": 1000}]}}}},
+                                   "description": "at most [webhooks] max_batch events "
+                                                  "(1,000 unless configured)"}]}}}},
             "responses": {
-                "202": {"description": "{id} for one event, {count, ids} for a batch"},
+                "202": {"description": "{id} for one event, {count, ids} for a batch",
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "properties": {
+                                "id": {"type": "string"}, "count": {"type": "integer"},
+                                "ids": {"type": "array", "items": {"type": "string"}}}}}}},
                 "400": {"$ref": "#/components/responses/Problem"},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"},

@@ -32,10 +32,20 @@ def routes() -> list[Route]:
     return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
 
 
+_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
 OPENAPI = {
-    "/healthz": {"get": {"tags": ["Operations"], "summary": "Liveness (no auth)",
-                         "responses": {"200": {"description": "The process answers"}}}},
-    "/readyz": {"get": {"tags": ["Operations"], "summary": "Readiness (no auth)",
-                        "responses": {"200": {"description": "Database and workers are up"},
+    "/healthz": {"get": {"operationId": "getLiveness",
+                         "tags": ["Operations"], "summary": "Liveness (no auth)",
+                         "security": [],
+                         "responses": {"200": {"description": "The process answers", "content": {
+                             "application/json": {"schema": _STATUS}}}}}},
+    "/readyz": {"get": {"operationId": "getReadiness",
+                        "tags": ["Operations"], "summary": "Readiness (no auth)",
+                        "security": [],
+                        "responses": {"200": {"description": "Database and workers are up",
+                                              "content": {"application/json": {"schema": {
+                                                  **_STATUS, "properties": {
+                                                      **_STATUS["properties"],
+                                                      "checks": {"type": "object"}}}}}},
                                       "503": {"$ref": "#/components/responses/Problem"}}}},
 }

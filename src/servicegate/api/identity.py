@@ -93,20 +93,24 @@ _PARAMS = [
      "description": "Accepted for OData clients; the total is always answered"},
 ]
 
+_PAGE = {"type": "object", "properties": {
+    "count": {"type": "integer"}, "skip": {"type": "integer"}, "total": {"type": "integer"},
+    "value": {"type": "array", "items": {"type": "object"}}}}
 OPENAPI = {
     "/services/identity": {
         "get": {
-            "tags": ["Identity"],
+            "operationId": "searchIdentities", "tags": ["Identity"],
             "summary": "Get identity using filters",
             "security": [{"oauth2apikey": ["identity:read"]}],
             "parameters": _PARAMS,
             "responses": {
                 "200": {"description": "A page of identities",
-                        "content": {"application/json": {"example": {
+                        "content": {"application/json": {"schema": _PAGE, "example": {
                             "count": 0, "skip": 0, "total": 0, "value": []}}}},
                 "400": {"description": "Invalid $filter/$orderby/$skip/$top; `position` gives "
                                        "the character and `parameter` the option",
-                        "content": {"application/problem+json": {}}},
+                        "content": {"application/problem+json": {"schema": {
+                            "$ref": "#/components/schemas/Problem"}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
                 "403": {"$ref": "#/components/responses/Forbidden"},
             },

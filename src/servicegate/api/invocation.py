@@ -303,3 +303,27 @@ async def _submit(request: Request, request_headers: dict[str, str], runtime: Ru
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse({"jobId": submitted.job_id, "status": submitted.status},
                         status_code=202, headers=headers)
+
+
+# What invoking a definition may answer (/services and /callback): the action's own status and
+# body, whatever they are (`default`), or the gateway's refusal as a problem.
+RESPONSES: dict[str, Any] = {
+    "200": {"description": "What the definition's action produced (any JSON value)",
+            "content": {"application/json": {"schema": {}}}},
+    "202": {"description": "Asynchronous: the job was accepted; poll the `Location` "
+            "(`GET /services/jobs/{jobId}`) after `Retry-After` seconds",
+            "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "jobId": {"type": "string"}, "status": {"type": "string"}}}}}},
+    "400": {"$ref": "#/components/responses/Problem"},
+    "401": {"$ref": "#/components/responses/Unauthorized"},
+    "403": {"$ref": "#/components/responses/Problem"},
+    "404": {"$ref": "#/components/responses/Problem"},
+    "405": {"$ref": "#/components/responses/Problem"},
+    "413": {"$ref": "#/components/responses/Problem"},
+    "422": {"$ref": "#/components/responses/Problem"},
+    "429": {"$ref": "#/components/responses/Problem"},
+    "502": {"$ref": "#/components/responses/Problem"},
+    "504": {"$ref": "#/components/responses/Problem"},
+    "default": {"description": "The status, headers and body the definition's action answers",
+                "content": {"*/*": {"schema": {}}}},
+}

@@ -105,6 +105,7 @@ _OK = {"description": "The job", "content": {"application/json": {"schema": _JOB
 
 OPENAPI = {
     "/services/jobs": {"get": {
+        "operationId": "listJobs",
         "tags": ["Services"], "summary": "The caller's asynchronous jobs, newest first",
         "security": [{"oauth2apikey": []}],
         "parameters": [
@@ -123,11 +124,13 @@ OPENAPI = {
             "403": _PROBLEM},
     }},
     "/services/jobs/{jobId}": {
-        "get": {"tags": ["Services"], "summary": "An asynchronous job's status and result",
+        "get": {"operationId": "getJob",
+                "tags": ["Services"], "summary": "An asynchronous job's status and result",
                 "security": [{"oauth2apikey": []}], "parameters": [_JOB_ID],
                 "responses": {"200": _OK, "401": {"$ref": "#/components/responses/Unauthorized"},
                               "404": _PROBLEM}},
-        "delete": {"tags": ["Services"], "summary": "Cancel a job that has not started",
+        "delete": {"operationId": "cancelJob",
+                   "tags": ["Services"], "summary": "Cancel a job that has not started",
                    "security": [{"oauth2apikey": []}], "parameters": [_JOB_ID],
                    "responses": {"200": _OK, "401": {"$ref": "#/components/responses/Unauthorized"},
                                  "404": _PROBLEM, "409": _PROBLEM}},

@@ -39,6 +39,9 @@ def routes(enabled: bool) -> list[Route]:
 
 
 OPENAPI = {
-    "/metrics": {"get": {"tags": ["Operations"], "summary": "Prometheus metrics",
-                         "responses": {"200": {"description": "text exposition format"}}}},
+    "/metrics": {"get": {"operationId": "getMetrics", "tags": ["Operations"], "summary": "Prometheus metrics",
+                         "security": [],
+                         "responses": {"200": {"description": "text exposition format", "content": {
+                             "text/plain": {"schema": {"type": "string"}}}},
+                             "404": {"$ref": "#/components/responses/Problem"}}}},
 }

@@ -236,10 +236,24 @@ def root_routes(base_path: str) -> list[Route]:
             for name in ("oauth-authorization-server", "openid-configuration")]
 
 
+_PROBLEM_CONTENT = {"application/problem+json": {"schema": {
+    "$ref": "#/components/schemas/Problem"}}}
+_METADATA = {
+    "type": "object",
+    "required": ["issuer", "token_endpoint", "jwks_uri", "response_types_supported"],
+    "properties": {
+        "issuer": {"type": "string"}, "token_endpoint": {"type": "string"},
+        "jwks_uri": {"type": "string"},
+        "grant_types_supported": {"type": "array", "items": {"type": "string"}},
+        "token_endpoint_auth_methods_supported": {"type": "array", "items": {"type": "string"}},
+        "scopes_supported": {"type": "array", "items": {"type": "string"}},
+        "response_types_supported": {"type": "array", "items": {"type": "string"}},
+    },
+}
 OPENAPI = {
     "/oauth2/token": {
         "post": {
-            "tags": ["Auth"],
+            "operationId": "issueToken", "tags": ["Auth"],
             "summary": "OAuth2 client credentials grant (RFC 6749 §4.4)",
             "requestBody": {
                 "content": {
@@ -257,26 +271,49 @@ OPENAPI = {
                     }
                 }
             },
+            "security": [],
             "responses": {
-                "200": {"description": "access_token, token_type, expires_in, scope"},
+                "200": {"description": "The access token (RFC 6749 §5.1)", "content": {
+                    "application/json": {"schema": {
+                        "type": "object",
+                        "required": ["access_token", "token_type", "expires_in"],
+                        "properties": {"access_token": {"type": "string"},
+                                       "token_type": {"const": "Bearer"},
+                                       "expires_in": {"type": "integer"},
+                                       "scope": {"type": "string"}}}}}},
                 "400": {"$ref": "#/components/responses/Problem"},
                 "401": {"$ref": "#/components/responses/Problem"},
                 "429": {"description": "too many failed client authentications from this "
-                                       "address or for this client id; see Retry-After"},
+                                       "address or for this client id; see Retry-After",
+                        "content": _PROBLEM_CONTENT},
             },
         }
     },
     "/.well-known/jwks.json": {
-        "get": {"tags": ["Auth"], "summary": "Public keys that verify issued tokens",
-                "responses": {"200": {"description": "JWK set"}}}
+        "get": {"operationId": "getJwks",
+                "tags": ["Auth"], "summary": "Public keys that verify issued tokens",
+                "security": [],
+                "responses": {"200": {"description": "JWK set (RFC 7517)", "content": {
+                    "application/json": {"schema": {
+                        "type": "object", "required": ["keys"],
+                        "properties": {"keys": {"type": "array", "items": {
+                            "type": "object", "required": ["kty"],
+                            "properties": {"kty": {"type": "string"}, "kid": {"type": "string"},
+                                           "use": {"type": "string"},
+                                           "alg": {"type": "string"}}}}}}}}}}}
     },
     "/.well-known/oauth-authorization-server": {
-        "get": {"tags": ["Auth"], "summary": "OAuth 2.0 authorization server metadata (RFC 8414)",
-                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ..."}}}
+        "get": {"operationId": "getAuthorizationServerMetadata", "tags": ["Auth"],
+                "summary": "OAuth 2.0 authorization server metadata (RFC 8414)",
+                "security": [],
+                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ...",
+                                      "content": {"application/json": {"schema": _METADATA}}}}}
     },
     "/.well-known/openid-configuration": {
-        "get": {"tags": ["Auth"], "summary": "The same metadata where OpenID Connect discovery "
-                                             "looks for it",
-                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ..."}}}
+        "get": {"operationId": "getOpenidConfiguration", "tags": ["Auth"],
+                "summary": "The same metadata where OpenID Connect discovery looks for it",
+                "security": [],
+                "responses": {"200": {"description": "issuer, token_endpoint, jwks_uri, ...",
+                                      "content": {"application/json": {"schema": _METADATA}}}}}
     },
 }

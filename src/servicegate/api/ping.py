@@ -28,12 +28,14 @@ def routes() -> list[Route]:
 OPENAPI = {
     f"/{group}/ping": {
         "get": {
+            "operationId": f"ping{tag}",
             "tags": [tag],
             "summary": "Make a ping request to see that the service is up and running.",
             "security": [{"oauth2apikey": []}],
             "responses": {
                 "200": {"description": "Always an empty object",
-                        "content": {"application/json": {"example": {}}}},
+                        "content": {"application/json": {
+                            "schema": {"type": "object", "maxProperties": 0}, "example": {}}}},
                 "401": {"$ref": "#/components/responses/Unauthorized"},
             },
         }

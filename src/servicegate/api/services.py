@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from servicegate.api.invocation import MAX_IDEMPOTENCY_KEY, DefinitionEndpoint
+from servicegate.api.invocation import MAX_IDEMPOTENCY_KEY, RESPONSES, DefinitionEndpoint
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -15,22 +15,6 @@ def routes() -> list[Route]:
             Route("/services/{name:definition}/{subpath:path}", endpoint, methods=METHODS)]
 
 
-_RESPONSES = {
-    "200": {"description": "What the definition's action produced"},
-    "202": {"description": "Asynchronous: the job was accepted; poll the `Location` "
-            "(`GET /services/jobs/{jobId}`) after `Retry-After` seconds",
-            "content": {"application/json": {"schema": {"type": "object", "properties": {
-                "jobId": {"type": "string"}, "status": {"type": "string"}}}}}},
-    "400": {"$ref": "#/components/responses/Problem"},
-    "401": {"$ref": "#/components/responses/Unauthorized"},
-    "403": {"$ref": "#/components/responses/Problem"},
-    "404": {"$ref": "#/components/responses/Problem"},
-    "405": {"$ref": "#/components/responses/Problem"},
-    "413": {"$ref": "#/components/responses/Problem"},
-    "429": {"$ref": "#/components/responses/Problem"},
-    "502": {"$ref": "#/components/responses/Problem"},
-    "504": {"$ref": "#/components/responses/Problem"},
-}
 _PARAMS = [
     {"name": "serviceDefinition", "in": "path", "required": True, "schema": {"type": "string"}},
     {"name": "async", "in": "query", "required": False,
@@ -47,11 +31,12 @@ def _operation(method: str, sub: bool) -> dict:
         params.append({"name": "subPath", "in": "path", "required": True,
                        "schema": {"type": "string"}})
     op: dict = {
+        "operationId": f"{method}Service{'SubPath' if sub else ''}",
         "tags": ["Services"],
         "summary": "Invokes a custom action based on a service definition",
         "security": [{"oauth2apikey": []}],
         "parameters": params,
-        "responses": _RESPONSES,
+        "responses": RESPONSES,
     }
     if method in ("post", "put", "patch", "delete"):
         op["requestBody"] = {"required": False,

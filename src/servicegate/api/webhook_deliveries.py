@@ -10,6 +10,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import (
+    BOOL,
+    INT,
+    NULLABLE_STR,
+    NULLABLE_TIME,
+    STR,
+    array,
+    model_schema,
+    obj,
+    ok,
+    request_body,
+)
 from servicegate.api.state import runtime_of
 from servicegate.api.webhooks import checked_events
 from servicegate.auth.scopes import WEBHOOKS
@@ -138,27 +150,48 @@ _ERR = {"400": {"$ref": "#/components/responses/Problem"},
         "404": {"$ref": "#/components/responses/Problem"}}
 _PARAMS = [{"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
            for n in ("url", "event", "status", "since", "cursor", "limit")]
+_NULLABLE_INT = {"type": ["integer", "null"]}
+DELIVERY = obj(id=STR, eventId=STR, event=STR, url=STR, status=STR, sending=BOOL, retrying=BOOL,
+               attempts=INT, nextAttemptAt=NULLABLE_TIME, lastStatusCode=_NULLABLE_INT,
+               lastError=NULLABLE_STR, createdAt=NULLABLE_TIME, completedAt=NULLABLE_TIME)
+_DETAIL = {**DELIVERY, "properties": {
+    **DELIVERY["properties"], "data": {}, "occurredAt": NULLABLE_TIME,
+    "attemptLog": array(obj(attempt=INT, at=NULLABLE_TIME, statusCode=_NULLABLE_INT,
+                            durationMs={"type": ["number", "null"]}, responseBody=NULLABLE_STR,
+                            error=NULLABLE_STR))}}
 OPENAPI = {
     "/webhooks/deliveries": {
-        "get": {"tags": ["Webhooks"], "summary": "My deliveries, newest first (cursor paginated)",
+        "get": {"operationId": "listDeliveries", "tags": ["Webhooks"],
+                "summary": "My deliveries, newest first (cursor paginated)",
                 "security": _SEC, "parameters": _PARAMS,
-                "responses": {"200": {"description": "count, deliveries, next"}, **_ERR}},
+                "responses": {"200": ok("count, deliveries, next", obj(
+                    count=INT, deliveries=array(DELIVERY), next=NULLABLE_STR)), **_ERR}},
     },
     "/webhooks/deliveries/{delivery_id}": {
-        "get": {"tags": ["Webhooks"], "summary": "One delivery with its attempt log",
-                "security": _SEC, "responses": {"200": {"description": "delivery"}, **_ERR}},
+        "get": {"operationId": "getDelivery", "tags": ["Webhooks"],
+                "summary": "One delivery with its attempt log",
+                "security": _SEC, "responses": {"200": ok("delivery", _DETAIL), **_ERR}},
     },
     "/webhooks/deliveries/{delivery_id}/retry": {
-        "post": {"tags": ["Webhooks"], "summary": "Send a delivery again now", "security": _SEC,
-                 "responses": {"202": {"description": "delivery, queued"},
+        "post": {"operationId": "retryDelivery", "tags": ["Webhooks"],
+                 "summary": "Send a delivery again now", "security": _SEC,
+                 "responses": {"202": ok("delivery, queued", DELIVERY),
                                "409": {"$ref": "#/components/responses/Problem"}, **_ERR}},
     },
     "/webhooks/recover": {
-        "post": {"tags": ["Webhooks"], "summary": "Re-queue failed deliveries of a URL since a time",
-                 "security": _SEC, "responses": {"202": {"description": "requeued count"}, **_ERR}},
+        "post": {"operationId": "recoverDeliveries", "tags": ["Webhooks"],
+                 "summary": "Re-queue failed deliveries of a URL since a time",
+                 "security": _SEC, "requestBody": request_body(model_schema(Recover)),
+                 "responses": {"202": ok("requeued count", obj(url=STR, since=STR, requeued=INT)),
+                               "409": {"$ref": "#/components/responses/Problem"}, **_ERR}},
     },
     "/webhooks/test": {
-        "post": {"tags": ["Webhooks"], "summary": "Send a signed test delivery now",
-                 "security": _SEC, "responses": {"200": {"description": "the outcome"}, **_ERR}},
+        "post": {"operationId": "testWebhook", "tags": ["Webhooks"],
+                 "summary": "Send a signed test delivery now", "security": _SEC,
+                 "requestBody": request_body(model_schema(TestDelivery)),
+                 "responses": {"200": ok("the outcome", obj(
+                     url=STR, event=STR, ok=BOOL, statusCode=_NULLABLE_INT,
+                     durationMs={"type": ["number", "null"]}, responseBody=NULLABLE_STR,
+                     error=NULLABLE_STR)), **_ERR}},
     },
 }

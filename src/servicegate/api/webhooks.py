@@ -10,6 +10,16 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from servicegate.api.guard import authorize
+from servicegate.api.openapi import (
+    NULLABLE_STR,
+    STR,
+    TIME,
+    array,
+    model_schema,
+    obj,
+    ok,
+    request_body,
+)
 from servicegate.api.state import runtime_of
 from servicegate.auth.scopes import WEBHOOKS
 from servicegate.problems import Problem
@@ -26,10 +36,16 @@ class RegisterWebhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
     events: list[str] = Field(min_length=1, max_length=200)
     url: str = Field(min_length=1, max_length=2048)
-    secret: str | None = Field(None, repr=False)
-    method: str | None = Field(None, max_length=16)
-    generate_secret: bool = Field(False, alias="generateSecret")
-    secret_in_payload: bool | None = Field(None, alias="secretInPayload")
+    # the length is checked by `_secret` (it reports no value); the schema states it too
+    secret: str | None = Field(None, repr=False, json_schema_extra={"minLength": 1,
+                                                                    "maxLength": 256},
+                               description="a plain secret (HMAC key: its UTF-8 bytes) or "
+                               "whsec_<base64> (HMAC key: the decoded bytes, at least 24)")
+    method: str | None = Field(None, max_length=16, description="POST (default), PUT or PATCH")
+    generate_secret: bool = Field(False, alias="generateSecret",
+                                  description="generate a whsec_ secret, answered once as `secret`")
+    secret_in_payload: bool | None = Field(None, alias="secretInPayload",
+                                           description="whether deliveries carry the secret")
 
     @field_validator("secret", mode="before")
     @classmethod
@@ -145,37 +161,33 @@ _SEC = [{"oauth2apikey": ["webhooks"]}]
 _ERR = {"400": {"$ref": "#/components/responses/Problem"},
         "401": {"$ref": "#/components/responses/Unauthorized"},
         "403": {"$ref": "#/components/responses/Forbidden"}}
-_HOOK = {"type": "object", "properties": {
-    "events": {"type": "array", "items": {"type": "string"}}, "url": {"type": "string"},
-    "method": {"type": "string", "enum": list(METHODS)},
-    "secretInPayload": {"type": "boolean", "default": True,
-                        "description": "whether deliveries carry the secret in their body"}}}
+WEBHOOK = obj(events=array(STR), url=STR, method=NULLABLE_STR, status=STR,
+              secretInPayload={"type": ["boolean", "null"]}, disabledReason=NULLABLE_STR,
+              previousSecretExpiresAt=TIME)
+_REGISTERED = obj(events=array(STR), url=STR, method=NULLABLE_STR,
+                  secret={**STR, "description": "the generated secret, answered this once"})
 OPENAPI = {
     "/webhooks": {
-        "get": {"tags": ["Webhooks"], "summary": "Get all my webhooks", "security": _SEC,
-                "responses": {"200": {"description": "count and webHooks (never secrets)"}, **_ERR}},
-        "post": {"tags": ["Webhooks"], "summary": "Register a webhook to listen to events",
-                 "security": _SEC,
-                 "requestBody": {"content": {"application/json": {"schema": {
-                     **_HOOK, "required": ["events", "url"],
-                     "properties": {**_HOOK["properties"],
-                                    "secret": {"type": ["string", "null"], "minLength": 1,
-                                               "maxLength": 256,
-                                               "description": "a plain secret (HMAC key: its "
-                                               "UTF-8 bytes) or whsec_<base64> (HMAC key: the "
-                                               "decoded bytes, at least 24)"},
-                                    "generateSecret": {"type": "boolean", "description":
-                                                       "generate a whsec_ secret, answered "
-                                                       "once as `secret`"}}}}}},
-                 "responses": {"200": {"description": "events, url, method (and the generated "
-                                                      "secret, this once)"}, **_ERR}},
-        "delete": {"tags": ["Webhooks"], "summary": "Unregister some or all events of a URL",
-                   "security": _SEC,
-                   "responses": {"200": {"description": "what remains for that URL"},
+        "get": {"operationId": "listWebhooks",
+                "tags": ["Webhooks"], "summary": "Get all my webhooks", "security": _SEC,
+                "responses": {"200": ok("count and webHooks (never secrets)",
+                                        obj(count={"type": "integer"}, webHooks=array(WEBHOOK))),
+                              **_ERR}},
+        "post": {"operationId": "registerWebhook",
+                 "tags": ["Webhooks"], "summary": "Register a webhook to listen to events",
+                 "security": _SEC, "requestBody": request_body(model_schema(RegisterWebhook)),
+                 "responses": {"200": ok("events, url, method (and the generated secret, this "
+                                         "once)", _REGISTERED), **_ERR}},
+        "delete": {"operationId": "unregisterWebhook",
+                   "tags": ["Webhooks"], "summary": "Unregister some or all events of a URL",
+                   "security": _SEC, "requestBody": request_body(model_schema(UnregisterWebhook)),
+                   "responses": {"200": ok("what remains for that URL", _REGISTERED),
                                  "404": {"$ref": "#/components/responses/Problem"}, **_ERR}},
     },
     "/webhooks/events": {
-        "get": {"tags": ["Webhooks"], "summary": "The event catalog", "security": _SEC,
-                "responses": {"200": {"description": "count and events"}, **_ERR}},
+        "get": {"operationId": "listEvents",
+                "tags": ["Webhooks"], "summary": "The event catalog", "security": _SEC,
+                "responses": {"200": ok("count and events", obj(
+                    count={"type": "integer"}, events=array(obj(name=STR, origin=STR)))), **_ERR}},
     },
 }
